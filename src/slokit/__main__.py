@@ -1,0 +1,7 @@
+"""``python -m slokit``."""
+
+import sys
+
+from slokit.cli import main
+
+sys.exit(main())
