@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from decimal import Decimal
 
 from slokit.errors import SLOSpecError
 
@@ -114,7 +115,10 @@ def format_duration(seconds: float) -> str:
     for unit, scale in (("s", 1.0), ("ms", 1e-3), ("us", 1e-6)):
         value = seconds / scale
         if value >= 1 or unit == "us":
-            return f"{value:.10g}{unit}"
+            text = f"{value:.10g}"
+            if "e" in text:  # the grammar has no exponent: write 1e+10 as 10000000000
+                text = format(Decimal(text), "f")
+            return f"{text}{unit}"
     return f"{seconds:.10g}s"  # pragma: no cover - the loop always returns
 
 
