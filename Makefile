@@ -4,7 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.slokit-installed
 
-.PHONY: setup run test lint typecheck unit clean
+.PHONY: setup system-deps run test lint typecheck unit clean
+
+# Debian packages the tests use for real (headless Chromium renders the HTML report).
+DEBIAN_PACKAGES := chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Re-install only when the project's declared dependencies change.
 $(STAMP): pyproject.toml
@@ -14,6 +18,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 setup: $(STAMP)
+
+system-deps:
+	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+			$(DEBIAN_PACKAGES); }
 
 run: setup
 	$(BIN)/slokit plan --rate 3 --service-time 1 --slo "wait_p99<=2s"
@@ -25,7 +35,7 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
-unit: setup
+unit: setup system-deps
 	$(BIN)/pytest --cov --cov-branch --cov-report=term
 
 test: lint typecheck unit
