@@ -22,7 +22,7 @@ setup: $(STAMP)
 system-deps:
 	@dpkg -s $(DEBIAN_PACKAGES) >/dev/null 2>&1 || { \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq \
 			$(DEBIAN_PACKAGES); }
 
 run: setup
