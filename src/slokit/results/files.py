@@ -83,24 +83,29 @@ class RecordWriter:
 
 
 def iter_records(path: Path) -> Iterator[RequestRecord]:
-    """Records of a JSON Lines file; a torn last line (a killed writer) is skipped."""
+    """Records of a JSON Lines file, read line by line; a torn last line is skipped.
+
+    Every complete line ends with a newline, so a line without one can only be the tail of an
+    interrupted write: it is ignored if it does not parse. A complete line that does not parse
+    is an error naming the file and line.
+    """
     try:
-        lines = path.read_bytes().split(b"\n")
+        handle = path.open("rb")
     except OSError as error:
         raise DataError(f"cannot read request records '{path}': {error.strerror}") from error
-    last = len(lines) - 1
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        try:
-            data = orjson.loads(line)
-        except orjson.JSONDecodeError as error:
-            if number - 1 == last:
-                return  # a partial final line from an interrupted writer
-            raise DataError(f"{path}:{number}: not valid JSON ({error})") from error
-        if not isinstance(data, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object per line")
-        yield RequestRecord.from_json(data)
+    with handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                data = orjson.loads(line)
+            except orjson.JSONDecodeError as error:
+                if not line.endswith(b"\n"):
+                    return  # a partial final line from an interrupted writer
+                raise DataError(f"{path}:{number}: not valid JSON ({error})") from error
+            if not isinstance(data, dict):
+                raise DataError(f"{path}:{number}: expected a JSON object per line")
+            yield RequestRecord.from_json(data)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
