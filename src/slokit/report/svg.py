@@ -83,7 +83,8 @@ def domain(low: float, high: float, *, log: bool = False) -> tuple[float, float]
         first -= 10.0**first > low
         last += 10.0**last < high
         return 10.0**first, 10.0 ** max(last, first + 1)
-    if high <= low:
+    # A span this small (subnormal floats) has no representable round step: widen it too.
+    if high - low < 1e-300:
         padding = abs(low) * 0.1 or 1.0
         low, high = low - padding, high + padding
     step = _nice_step((high - low) / 5)
