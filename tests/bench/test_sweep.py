@@ -1,5 +1,3 @@
-import asyncio
-
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,7 +10,7 @@ def server_with_capacity(capacity: float) -> tuple[list[float], object]:
     """A fake endpoint: every request is good below ``capacity``, goodput saturates above."""
     asked: list[float] = []
 
-    async def measure(rate: float) -> SweepPoint:
+    def measure(rate: float) -> SweepPoint:
         asked.append(rate)
         attainment = 1.0 if rate <= capacity else capacity / rate * 0.9
         return SweepPoint(rate=rate, slo_attainment=attainment, goodput=min(rate, capacity))
@@ -25,7 +23,7 @@ def server_with_capacity(capacity: float) -> tuple[list[float], object]:
 def test_finds_capacity_within_tolerance(capacity: float, start: float) -> None:
     asked, measure = server_with_capacity(capacity)
     config = SweepConfig(start_rate=start, max_rate=8192, max_points=40)
-    result = asyncio.run(sweep(measure, config))  # type: ignore[arg-type]
+    result = sweep(measure, config)  # type: ignore[arg-type]
     assert result.max_rate is not None
     assert result.max_rate <= capacity
     assert result.max_rate >= capacity / (1 + config.relative_tolerance) * 0.999
@@ -37,19 +35,19 @@ def test_finds_capacity_within_tolerance(capacity: float, start: float) -> None:
 
 def test_ceiling_and_point_budget() -> None:
     _, measure = server_with_capacity(1e9)
-    result = asyncio.run(sweep(measure, SweepConfig(start_rate=1, max_rate=64)))  # type: ignore[arg-type]
+    result = sweep(measure, SweepConfig(start_rate=1, max_rate=64))  # type: ignore[arg-type]
     assert result.hit_ceiling
     assert result.max_rate == 64
     asked, measure = server_with_capacity(1000)
     config = SweepConfig(start_rate=1, max_points=5)
-    result = asyncio.run(sweep(measure, config))  # type: ignore[arg-type]
+    result = sweep(measure, config)  # type: ignore[arg-type]
     assert len(asked) == 5
     assert result.max_rate == 16
 
 
 def test_capacity_per_replica_divides_by_replicas() -> None:
     _, measure = server_with_capacity(40)
-    result = asyncio.run(sweep(measure, SweepConfig(start_rate=5, replicas=4)))  # type: ignore[arg-type]
+    result = sweep(measure, SweepConfig(start_rate=5, replicas=4))  # type: ignore[arg-type]
     assert result.max_rate is not None
     assert result.capacity_per_replica == pytest.approx(result.max_rate / 4)
 

@@ -15,7 +15,7 @@ second that one replica serves within the SLO).
 from __future__ import annotations
 
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,16 +96,16 @@ class SweepResult:
         }
 
 
-Measure = Callable[[float], Awaitable[SweepPoint]]
+Measure = Callable[[float], SweepPoint]
 
 
-async def sweep(measure: Measure, config: SweepConfig) -> SweepResult:
+def sweep(measure: Measure, config: SweepConfig) -> SweepResult:
     """Search for the max passing rate with ``measure(rate)``; see the module docstring."""
     points: list[SweepPoint] = []
     target = config.target_attainment
 
-    async def probe(rate: float) -> bool:
-        point = await measure(rate)
+    def probe(rate: float) -> bool:
+        point = measure(rate)
         points.append(point)
         return point.passes(target)
 
@@ -113,7 +113,7 @@ async def sweep(measure: Measure, config: SweepConfig) -> SweepResult:
     failing: float | None = None
     rate = config.start_rate
     while len(points) < config.max_points:
-        if await probe(rate):
+        if probe(rate):
             passing = rate
             if rate >= config.max_rate:
                 break
@@ -133,7 +133,7 @@ async def sweep(measure: Measure, config: SweepConfig) -> SweepResult:
         and high - low > 1e-9 * high
     ):
         middle = (low + high) / 2 if low > 0 else high / 2
-        if await probe(middle):
+        if probe(middle):
             low = middle
             passing = middle
         else:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 from dataclasses import dataclass
 
@@ -23,11 +22,22 @@ from slokit.capacity import (
     model_name,
     steady_state,
 )
+from slokit.cli.options import (
+    count,
+    non_negative,
+    positive,
+    show_duration,
+    show_percent,
+    show_rate,
+    table,
+)
 from slokit.errors import ConfigError, UnstableSystemError
 from slokit.slo import SLOSpec, parse_slo
 
 NAME = "plan"
 HELP = "Size replicas for an arrival rate and a latency SLO with queueing models (M/M/c, G/G/c)."
+
+_CV_MEANING = "a coefficient of variation, standard deviation / mean"
 
 # Local, not imported from slokit.cli: that package imports this module while it loads.
 _EXIT_OK = 0
@@ -147,13 +157,17 @@ def _parse(args: argparse.Namespace) -> _Request:
             "replicas that meet it, or both"
         )
     return _Request(
-        arrival_rate_per_s=_positive(args.rate, "--rate", "requests per second"),
-        service_time_s=_positive(args.service_time, "--service-time", "seconds"),
-        replicas=None if replicas_text is None else _count(replicas_text, "--replicas"),
+        arrival_rate_per_s=positive(args.rate, "--rate", "requests per second"),
+        service_time_s=positive(args.service_time, "--service-time", "seconds"),
+        replicas=None if replicas_text is None else count(replicas_text, "--replicas"),
         slo=None if slo_text is None else parse_slo(slo_text, metrics=PLANNABLE_METRICS),
-        service_cv=None if service_cv_text is None else _cv(service_cv_text, "--service-cv"),
-        arrival_cv=None if arrival_cv_text is None else _cv(arrival_cv_text, "--arrival-cv"),
-        max_replicas=_count(args.max_replicas, "--max-replicas"),
+        service_cv=None
+        if service_cv_text is None
+        else non_negative(service_cv_text, "--service-cv", _CV_MEANING),
+        arrival_cv=None
+        if arrival_cv_text is None
+        else non_negative(arrival_cv_text, "--arrival-cv", _CV_MEANING),
+        max_replicas=count(args.max_replicas, "--max-replicas"),
     )
 
 
@@ -267,8 +281,8 @@ def _as_table(outcome: _Outcome) -> str:
     rows += [
         ("model", model_name(service_cv=request.service_cv, arrival_cv=request.arrival_cv)),
         ("replicas", str(outcome.replicas)),
-        ("arrival rate", _rate(request.arrival_rate_per_s)),
-        ("service time", _duration(request.service_time_s)),
+        ("arrival rate", show_rate(request.arrival_rate_per_s)),
+        ("service time", show_duration(request.service_time_s)),
     ]
     if request.service_cv is not None or request.arrival_cv is not None:
         arrival_cv = 1.0 if request.arrival_cv is None else request.arrival_cv
@@ -276,79 +290,29 @@ def _as_table(outcome: _Outcome) -> str:
         rows.append(("arrival / service CV", f"{arrival_cv:g} / {service_cv:g}"))
     if outcome.unstable is not None:
         rows += [
-            ("utilisation", _percent(outcome.unstable.utilization)),
+            ("utilisation", show_percent(outcome.unstable.utilization)),
             ("stable", "no: the queue grows without bound"),
         ]
     if outcome.state is not None:
         state = outcome.state
         rows += [
-            ("utilisation", _percent(state.utilization)),
+            ("utilisation", show_percent(state.utilization)),
             ("P(wait)", f"{state.p_wait:.4f}"),
-            ("mean wait", _duration(state.mean_wait_s)),
-            ("p99 wait", _duration(state.wait_p99_s)),
+            ("mean wait", show_duration(state.mean_wait_s)),
+            ("p99 wait", show_duration(state.wait_p99_s)),
             ("mean in queue", f"{state.mean_in_queue:.4g}"),
             ("mean in system", f"{state.mean_in_system:.4g}"),
-            ("mean time in system", _duration(state.mean_time_in_system_s)),
+            ("mean time in system", show_duration(state.mean_time_in_system_s)),
         ]
     for check in outcome.checks:
         verdict = "met" if check.met else "NOT met"
-        rows.append((f"SLO {check.objective}", f"{verdict} ({_duration(check.value_s)})"))
+        rows.append((f"SLO {check.objective}", f"{verdict} ({show_duration(check.value_s)})"))
     if request.slo is not None and outcome.state is None:
         rows.append((f"SLO {request.slo}", "NOT met (unstable)"))
     if outcome.max_rate_per_s is not None:
-        rows.append(("max rate within SLO", _rate(outcome.max_rate_per_s)))
-    width = max(len(label) for label, _ in rows)
-    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+        rows.append(("max rate within SLO", show_rate(outcome.max_rate_per_s)))
+    return table(rows)
 
 
-def _duration(seconds: float) -> str:
-    if seconds == 0:
-        return "0 s"
-    for unit, scale in (("s", 1.0), ("ms", 1e-3)):
-        if seconds >= scale:
-            return f"{seconds / scale:.4g} {unit}"
-    return f"{seconds / 1e-6:.4g} us"
-
-
-def _rate(per_s: float) -> str:
-    return f"{per_s:.6g} req/s"
-
-
-def _percent(fraction: float) -> str:
-    return f"{fraction * 100:.2f}%"
-
-
-def _number(text: str, option: str, requirement: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value):
-        raise ConfigError(f"{option} must be a number {requirement}, got {text!r}")
-    return value
-
-
-def _positive(text: str, option: str, unit: str) -> float:
-    requirement = f"> 0 ({unit})"
-    value = _number(text, option, requirement)
-    if value <= 0:
-        raise ConfigError(f"{option} must be a number {requirement}, got {text!r}")
-    return value
-
-
-def _cv(text: str, option: str) -> float:
-    requirement = ">= 0 (a coefficient of variation, standard deviation / mean)"
-    value = _number(text, option, requirement)
-    if value < 0:
-        raise ConfigError(f"{option} must be a number {requirement}, got {text!r}")
-    return value
-
-
-def _count(text: str, option: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise ConfigError(f"{option} must be a whole number >= 1, got {text!r}")
-    return value
+def _cv(text: str | None, option: str) -> float | None:
+    return None if text is None else non_negative(text, option, _CV_MEANING)

@@ -1,0 +1,85 @@
+"""Validation and display of command-line values, shared by the subcommands.
+
+Validators raise :class:`ConfigError` (exit code 2, one line naming the option) rather than
+argparse errors, which print a usage block before the message.
+"""
+
+from __future__ import annotations
+
+import math
+
+from slokit.errors import ConfigError
+
+
+def number(text: str, option: str, requirement: str) -> float:
+    """A finite number, or an error naming ``option`` and what it must be."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise ConfigError(f"{option} must be a number {requirement}, got {text!r}")
+    return value
+
+
+def positive(text: str, option: str, unit: str) -> float:
+    """A number > 0 in ``unit``."""
+    requirement = f"> 0 ({unit})"
+    value = number(text, option, requirement)
+    if value <= 0:
+        raise ConfigError(f"{option} must be a number {requirement}, got {text!r}")
+    return value
+
+
+def non_negative(text: str, option: str, meaning: str) -> float:
+    """A number >= 0; ``meaning`` says what it is."""
+    requirement = f">= 0 ({meaning})"
+    value = number(text, option, requirement)
+    if value < 0:
+        raise ConfigError(f"{option} must be a number {requirement}, got {text!r}")
+    return value
+
+
+def fraction(text: str, option: str) -> float:
+    """A number in [0, 1]."""
+    value = number(text, option, "in [0, 1]")
+    if not 0.0 <= value <= 1.0:
+        raise ConfigError(f"{option} must be a number in [0, 1], got {text!r}")
+    return value
+
+
+def count(text: str, option: str) -> int:
+    """A whole number >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise ConfigError(f"{option} must be a whole number >= 1, got {text!r}")
+    return value
+
+
+def show_duration(seconds: float) -> str:
+    """``0.0123`` -> ``'12.3 ms'``; NaN -> ``'-'``."""
+    if math.isnan(seconds):
+        return "-"
+    if seconds == 0:
+        return "0 s"
+    for unit, scale in (("s", 1.0), ("ms", 1e-3)):
+        if abs(seconds) >= scale:
+            return f"{seconds / scale:.4g} {unit}"
+    return f"{seconds / 1e-6:.4g} us"
+
+
+def show_rate(per_s: float) -> str:
+    return f"{per_s:.6g} req/s"
+
+
+def show_percent(share: float) -> str:
+    return "-" if math.isnan(share) else f"{share * 100:.2f}%"
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    """Two aligned columns: label and value."""
+    width = max((len(label) for label, _ in rows), default=0)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
