@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from slokit import __version__
-from slokit.cli import plan, report
+from slokit.cli import bench, gate, plan, report
 from slokit.errors import ConfigError, SlokitError
 
 EXIT_OK = 0
@@ -33,7 +33,7 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-COMMANDS: tuple[ModuleType, ...] = (plan, report)
+COMMANDS: tuple[ModuleType, ...] = (plan, bench, report, gate)
 
 
 def build_parser() -> argparse.ArgumentParser:
