@@ -1,0 +1,1 @@
+"""Backends: the upstreams a request is finally served by."""
