@@ -13,7 +13,8 @@ Simulated pairs of runs go through :func:`slokit.gate.compare` with its defaults
 (b) ``e2e_s.p99`` alone on shapes from light to heavy tails: lognormal sigma 0.25, 0.5, 1.0,
     a mixture (95% fast, 5% four times slower) and the LLM-like end-to-end latency.
 
-The default sample size is 1,000 requests per run; others show how detection grows with it.
+The default sample size is 5,000 requests per run (what the gate recommends for a p99); others
+show how detection grows with it.
 
 Run: ``.venv/bin/python benchmarks/gate_power.py`` (writes benchmarks/results/gate_power.json;
 ``--quick`` for a smoke run, ``--workers`` to use more processes).
@@ -40,7 +41,7 @@ from slokit.slo import attainment
 
 RESULTS = Path(__file__).parent / "results" / "gate_power.json"
 TRACE = Path("/work/shared/data/traces/splitwise_conv.csv")
-DEFAULT_SAMPLES = 1_000
+DEFAULT_SAMPLES = 5_000
 FALSE_ALARM_TARGET = 0.01
 DETECTION_TARGET = 0.95
 SLOWDOWN = 1.10

@@ -91,14 +91,14 @@ def test_too_few_samples_leave_a_quantile_undecided_with_the_size_needed() -> No
     p99, p50 = result.comparisons
     assert p99.verdict is Verdict.NOT_DECIDED
     assert "at least 100" in p99.notes[0]
-    assert "1,000 or more recommended" in p99.notes[0]
+    assert "5,000 or more recommended" in p99.notes[0]
     assert p50.verdict is Verdict.REGRESSION
 
 
 def test_a_quantile_on_few_tail_samples_is_decided_with_a_note() -> None:
     result = compare(run(1, 300), run(2, 300), metrics=parse_metrics(["e2e_s.p99"]), config=FAST)
     notes = only(result).notes
-    assert any("1,000 or more recommended" in note for note in notes)
+    assert any("5,000 or more recommended" in note for note in notes)
     assert any("requests per run would narrow it" in note for note in notes)
 
 

@@ -42,11 +42,11 @@ def test_metric_lists_split_commas_and_drop_repeats() -> None:
 @pytest.mark.parametrize(
     ("name", "minimum", "recommended"),
     [
-        ("e2e_s.p99", 100, 1_000),
-        ("e2e_s.p99_9", 1_000, 10_000),
-        ("e2e_s.p50", 2, 20),
-        ("e2e_s.p90", 10, 100),
-        ("e2e_s.mean", 2, 20),
+        ("e2e_s.p99", 100, 5_000),
+        ("e2e_s.p99_9", 1_000, 50_000),
+        ("e2e_s.p50", 2, 100),
+        ("e2e_s.p90", 10, 500),
+        ("e2e_s.mean", 2, 100),
     ],
 )
 def test_sample_sizes_follow_the_tail_of_the_quantile(
