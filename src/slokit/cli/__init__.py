@@ -14,7 +14,13 @@ from types import ModuleType
 from typing import Protocol, cast
 
 from slokit import __version__
-from slokit.cli import bench, gate, plan, report
+from slokit.cli import (
+    bench,
+    gate,
+    plan,
+    report,
+    structured,
+)
 from slokit.errors import ConfigError, SlokitError
 
 EXIT_OK = 0
@@ -33,7 +39,13 @@ class Command(Protocol):
     def run(self, args: argparse.Namespace) -> int: ...
 
 
-COMMANDS: tuple[ModuleType, ...] = (plan, bench, report, gate)
+COMMANDS: tuple[ModuleType, ...] = (
+    plan,
+    bench,
+    report,
+    gate,
+    structured,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
