@@ -19,6 +19,7 @@ from slokit.cli import (
     gate,
     plan,
     report,
+    route,
     structured,
 )
 from slokit.errors import ConfigError, SlokitError
@@ -44,6 +45,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     bench,
     report,
     gate,
+    route,
     structured,
 )
 

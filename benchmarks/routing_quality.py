@@ -1,0 +1,230 @@
+"""Difficulty routing on MMLU (Mixtral-8x7B vs GPT-4): APGR and CPT on held-out questions.
+
+Split: of the 7,021 questions in ``shared/data/routing/mmlu_dev.jsonl``, a seeded random 30%
+(seed 0, 2,106 questions) is held out; every light model is fitted on the other 70% and
+measured only on the held-out questions. Beside the light models over MiniLM embeddings:
+hashed words (no model), the prompt's length, and the MMLU subject label taken from the data
+(a feature a router would not have in production: how much subject alone explains). Random
+and oracle baselines are exact (ties averaged). Then the latency of one routing decision
+(batch 1, embedding included) on this CPU. Writes ``benchmarks/results/routing_quality.json``.
+
+MiniLM embeddings are cached in ``--embedding-cache`` (default under the system temp folder)
+so that reruns skip the minutes of embedding on a busy two-core machine.
+
+    .venv/bin/python benchmarks/routing_quality.py [--holdout 0.3] [--seed 0] [--latency 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from slokit.embedding import DiskCachedEmbedder, HashingEmbedder, MiniLMEmbedder
+from slokit.routing import (
+    STRONG,
+    WEAK,
+    DifficultyRouter,
+    FeatureSpec,
+    KNNConfig,
+    LabelledSet,
+    LogisticConfig,
+    ModelPrice,
+    RouterSpec,
+    RoutingQuality,
+    StrongShare,
+    load_labelled,
+    oracle_scores,
+    random_scores,
+    routing_quality,
+)
+from slokit.routing.factorisation import FactorisationConfig, FactorisationModel
+from slokit.routing.features import featurise
+from slokit.routing.knn import KNNModel
+from slokit.routing.logistic import LogisticModel
+from slokit.routing.predictor import CorrectnessModel, Features, Labels
+
+DATA = Path(__file__).parents[2] / "shared" / "data" / "routing" / "mmlu_dev.jsonl"
+RESULTS = Path(__file__).parent / "results" / "routing_quality.json"
+CACHE = Path(tempfile.gettempdir()) / "slokit-routing-mmlu-minilm.npz"
+
+Fitter = Callable[[Features, Labels], CorrectnessModel]
+LIGHT: dict[str, Fitter] = {
+    "knn k=50": lambda x, y: KNNModel(x, y, KNNConfig(neighbours=50)),
+    "knn k=200": lambda x, y: KNNModel(x, y, KNNConfig(neighbours=200)),
+    "logistic": lambda x, y: LogisticModel.fit(x, y, LogisticConfig(l2=1e-3)),
+    "mf rank 16": lambda x, y: FactorisationModel.fit(
+        x, y, FactorisationConfig(rank=16, max_iterations=300)
+    ),
+}
+
+
+def subjects(path: Path) -> list[str]:
+    return [str(orjson.loads(line)["subject"]) for line in path.read_bytes().splitlines() if line]
+
+
+def gain_score(probabilities: NDArray[np.float64]) -> NDArray[np.float64]:
+    # Columns are in the data's order: weak, strong.
+    return probabilities[:, 1] - probabilities[:, 0]
+
+
+def row(name: str, quality: RoutingQuality, seconds: float | None = None) -> dict[str, Any]:
+    return {
+        "router": name,
+        "apgr": quality.apgr,
+        "cpt50": quality.cpt50,
+        "cpt80": quality.cpt80,
+        "fit_s": seconds,
+    }
+
+
+def light_rows(
+    label: str,
+    features: Features,
+    train: NDArray[np.intp],
+    test: NDArray[np.intp],
+    data: LabelledSet,
+) -> tuple[list[dict[str, Any]], dict[str, CorrectnessModel]]:
+    rows, models = [], {}
+    weak, strong = data.column(WEAK)[test], data.column(STRONG)[test]
+    for name, fit in LIGHT.items():
+        start = time.perf_counter()
+        model = fit(features[train], data.correct[train])
+        seconds = time.perf_counter() - start
+        quality = routing_quality(gain_score(model.predict(features[test])), weak, strong)
+        rows.append(row(f"{label} + {name}", quality, seconds))
+        models[name] = model
+        print(f"  {label} + {name}: APGR {quality.apgr:.3f} ({seconds:.1f} s to fit)", flush=True)
+    return rows, models
+
+
+def latency_ms(router: DifficultyRouter, prompts: list[str]) -> dict[str, float]:
+    router.route(prompts[0])  # warm-up: first call pays lazy initialisation
+    times = []
+    for prompt in prompts:
+        start = time.perf_counter()
+        router.route(prompt)
+        times.append(time.perf_counter() - start)
+    p50, p99 = np.percentile(np.array(times) * 1e3, [50, 99])
+    return {"p50_ms": float(p50), "p99_ms": float(p99), "requests": len(prompts)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--holdout", type=float, default=0.3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--latency", type=int, default=200, help="requests timed at batch 1")
+    parser.add_argument("--embedding-cache", type=Path, default=CACHE)
+    args = parser.parse_args()
+
+    data = load_labelled(args.data)
+    subject = np.array(subjects(args.data))
+    order = np.random.default_rng(args.seed).permutation(len(data))
+    held = round(args.holdout * len(data))
+    test, train = np.sort(order[:held]), np.sort(order[held:])
+    weak, strong = data.column(WEAK)[test], data.column(STRONG)[test]
+    print(f"{len(train)} training, {len(test)} held-out questions", flush=True)
+
+    rows = [
+        row("random", routing_quality(random_scores(len(test)), weak, strong)),
+        row("oracle", routing_quality(oracle_scores(weak, strong), weak, strong)),
+    ]
+    gain = data.correct[:, 1].astype(float) - data.correct[:, 0]
+    by_subject = {s: gain[train][subject[train] == s].mean() for s in set(subject[train])}
+    subject_scores = np.array([by_subject.get(s, 0.0) for s in subject[test]])
+    rows.append(
+        row(
+            "subject label (from the data) mean gain", routing_quality(subject_scores, weak, strong)
+        )
+    )
+    lengths = np.array([len(p) for p in data.prompts], dtype=float)
+    rows.append(
+        row("prompt length (longer = harder)", routing_quality(lengths[test], weak, strong))
+    )
+
+    minilm = DiskCachedEmbedder(MiniLMEmbedder(), args.embedding_cache)
+    start = time.perf_counter()
+    embedded = featurise(minilm, data.prompts, FeatureSpec(), progress=True)
+    embed_s = time.perf_counter() - start
+    minilm.save()
+    print(f"MiniLM embeddings: {embed_s:.1f} s (cached in {args.embedding_cache})", flush=True)
+    hashing = HashingEmbedder(dimensions=1024)
+    hashed = featurise(hashing, data.prompts, FeatureSpec())
+    with_length = featurise(minilm, data.prompts, FeatureSpec(length=True))
+
+    minilm_rows, minilm_models = light_rows("MiniLM", embedded, train, test, data)
+    rows += minilm_rows
+    extra, _ = light_rows("MiniLM+length", with_length, train, test, data)
+    rows += [r for r in extra if "logistic" in r["router"] or "k=200" in r["router"]]
+    hashed_rows, hashed_models = light_rows("hashed words", hashed, train, test, data)
+    rows += hashed_rows
+
+    best = max((r for r in minilm_rows), key=lambda r: r["apgr"])
+    best_light = best["router"].removeprefix("MiniLM + ")
+    spec = RouterSpec(
+        models=(ModelPrice(name=WEAK, price=1.0), ModelPrice(name=STRONG, price=2.0)),
+        features=FeatureSpec(),
+        tradeoff=0.05,
+        target=StrongShare(share=0.5),
+    )
+    sample = [data.prompts[i] for i in test[: args.latency]]
+    latency = {
+        f"MiniLM + {name}": latency_ms(
+            DifficultyRouter(MiniLMEmbedder(), minilm_models[name], spec), sample
+        )
+        for name in ("knn k=50", "logistic")
+    }
+    latency["hashed words + logistic"] = latency_ms(
+        DifficultyRouter(hashing, hashed_models["logistic"], spec), sample
+    )
+
+    result = {
+        "benchmark": "routing_quality",
+        "data": str(args.data.name),
+        "split": {
+            "holdout": args.holdout,
+            "seed": args.seed,
+            "train": len(train),
+            "test": len(test),
+        },
+        "weak_accuracy_test": float(weak.mean()),
+        "strong_accuracy_test": float(strong.mean()),
+        "targets": {"apgr_min": 0.70, "cpt50_max": 0.30, "latency_p99_ms_max": 5.0},
+        "best_minilm_light_model": best_light,
+        "quality": rows,
+        "embedding_s_all_prompts": embed_s,
+        "latency_batch1": latency,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "load": os.getloadavg(),
+        },
+    }
+    RESULTS.parent.mkdir(exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"\nheld-out {len(test)} questions; weak {weak.mean():.3f}, strong {strong.mean():.3f}")
+    print(f"{'router':<44} {'APGR':>6} {'CPT50':>7} {'CPT80':>7}")
+    for r in rows:
+        print(f"{r['router']:<44} {r['apgr']:>6.3f} {r['cpt50']:>6.1%} {r['cpt80']:>6.1%}")
+    print(f"\nrouting latency, batch 1, {len(sample)} requests (embedding included):")
+    for name, figures in latency.items():
+        print(f"  {name:<30} p50 {figures['p50_ms']:8.2f} ms   p99 {figures['p99_ms']:8.2f} ms")
+    print(
+        f"machine load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; wrote {RESULTS}"
+    )
+
+
+if __name__ == "__main__":
+    main()

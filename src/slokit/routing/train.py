@@ -1,0 +1,131 @@
+"""Training a difficulty router: fit each light model, keep the best on held-out examples.
+
+The training examples are split (seeded) into a fitting part and a validation part. Each
+candidate light model is fitted on the first and scored by APGR on the second; the best is
+kept as it is, not refitted, so that the trade-off, calibrated to the target on its
+validation predictions, is calibrated on exactly the model that routes, for examples it has
+never seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from slokit.embedding import Embedder
+from slokit.errors import ConfigError, DataError
+from slokit.routing import factorisation, knn, logistic
+from slokit.routing.data import LabelledSet
+from slokit.routing.factorisation import FactorisationConfig, FactorisationModel
+from slokit.routing.features import FeatureSpec, featurise
+from slokit.routing.knn import KNNConfig, KNNModel
+from slokit.routing.logistic import LogisticConfig, LogisticModel
+from slokit.routing.metrics import RoutingQuality, routing_quality
+from slokit.routing.policy import ModelPrice, StrongShare, Target, calibrate
+from slokit.routing.predictor import CorrectnessModel, Features, Labels, Probabilities
+from slokit.routing.router import DifficultyRouter, RouterSpec
+
+LIGHT_MODELS = (knn.KIND, logistic.KIND, factorisation.KIND)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainConfig:
+    """How a router is trained.
+
+    ``prices`` maps each model in the data to its price per query; absent, the models are
+    priced 1, 2, ... in the data's order (weak before strong). ``candidates`` are the light
+    models compared on the ``validation`` share of the examples, split with ``seed``.
+    """
+
+    target: Target = field(default_factory=lambda: StrongShare(share=0.5))
+    prices: Mapping[str, float] | None = None
+    candidates: tuple[str, ...] = LIGHT_MODELS
+    features: FeatureSpec = field(default_factory=FeatureSpec)
+    validation: float = 0.2
+    seed: int = 0
+    knn: KNNConfig = field(default_factory=KNNConfig)
+    logistic: LogisticConfig = field(default_factory=LogisticConfig)
+    factorisation: FactorisationConfig = field(default_factory=FactorisationConfig)
+
+    def __post_init__(self) -> None:
+        if not self.candidates:
+            raise ConfigError("give at least one light model to train")
+        unknown = sorted(set(self.candidates) - set(LIGHT_MODELS))
+        if unknown:
+            raise ConfigError(f"unknown light models {unknown}; choose from {list(LIGHT_MODELS)}")
+        if not 0.0 < self.validation < 1.0:
+            raise ConfigError(f"validation must be a share in (0, 1), got {self.validation}")
+
+    def fitter(self, kind: str) -> Callable[[Features, Labels], CorrectnessModel]:
+        """A function fitting the light model ``kind`` with this config's settings."""
+        if kind == knn.KIND:
+            return lambda x, y: KNNModel(x, y, self.knn)
+        if kind == logistic.KIND:
+            return lambda x, y: LogisticModel.fit(x, y, self.logistic)
+        return lambda x, y: FactorisationModel.fit(x, y, self.factorisation)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TrainedRouter:
+    """The router, and each candidate's quality on the validation examples."""
+
+    router: DifficultyRouter
+    chosen: str
+    validation: Mapping[str, RoutingQuality]
+
+
+def model_prices(
+    models: tuple[str, ...], prices: Mapping[str, float] | None
+) -> tuple[ModelPrice, ...]:
+    """Each data model with its price; missing prices are a configuration error."""
+    if prices is None:
+        return tuple(ModelPrice(name=name, price=float(i + 1)) for i, name in enumerate(models))
+    missing = [name for name in models if name not in prices]
+    if missing:
+        raise ConfigError(f"no price for models {missing}; the data labels {list(models)}")
+    return tuple(ModelPrice(name=name, price=float(prices[name])) for name in models)
+
+
+def train_router(
+    examples: LabelledSet,
+    embedder: Embedder,
+    config: TrainConfig,
+    *,
+    progress: bool = False,
+) -> TrainedRouter:
+    """Fit each candidate, keep the best by validation APGR, calibrate; see the module doc."""
+    models = model_prices(examples.models, config.prices)
+    prices = np.array([model.price for model in models])
+    cheapest, priciest = int(np.argmin(prices)), int(np.argmax(prices))
+    features = featurise(embedder, examples.prompts, config.features, progress=progress)
+    labels = examples.correct
+    order = np.random.default_rng(config.seed).permutation(len(examples))
+    held = round(config.validation * len(examples))
+    if held < 2 or len(examples) - held < 2:
+        raise DataError(f"{len(examples)} examples are too few to train and validate a router")
+    fit_rows, check_rows = np.sort(order[held:]), np.sort(order[:held])
+    weak_right, strong_right = labels[check_rows, cheapest], labels[check_rows, priciest]
+    if weak_right.mean() == strong_right.mean():
+        raise DataError(
+            "the cheapest and priciest models are equally accurate on the validation examples: "
+            "nothing to route for"
+        )
+    quality: dict[str, RoutingQuality] = {}
+    fitted: dict[str, tuple[CorrectnessModel, Probabilities]] = {}
+    for kind in config.candidates:
+        model = config.fitter(kind)(features[fit_rows], labels[fit_rows])
+        predicted = model.predict(features[check_rows])
+        fitted[kind] = (model, predicted)
+        gain = predicted[:, priciest] - predicted[:, cheapest]
+        quality[kind] = routing_quality(gain, weak_right, strong_right)
+    chosen = max(config.candidates, key=lambda kind: quality[kind].apgr)
+    final, predicted = fitted[chosen]
+    tradeoff = calibrate(predicted, prices, config.target)
+    spec = RouterSpec(
+        models=models, features=config.features, tradeoff=tradeoff, target=config.target
+    )
+    return TrainedRouter(
+        router=DifficultyRouter(embedder, final, spec), chosen=chosen, validation=quality
+    )
