@@ -16,6 +16,7 @@ from typing import Protocol, cast
 from slokit import __version__
 from slokit.cli import (
     bench,
+    cache,
     gate,
     plan,
     report,
@@ -47,6 +48,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     gate,
     route,
     structured,
+    cache,
 )
 
 

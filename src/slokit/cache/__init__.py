@@ -1,0 +1,59 @@
+"""Exact and semantic response caching with a calibrated bound on the false-hit rate."""
+
+from __future__ import annotations
+
+from slokit.cache.batching import BatchingConfig, MicroBatcher
+from slokit.cache.cache import (
+    CacheConfig,
+    CacheResult,
+    Completion,
+    ResponseCache,
+    WallClock,
+)
+from slokit.cache.calibration import (
+    Calibration,
+    LabelledLookup,
+    calibrate,
+    clopper_pearson_upper,
+    select_threshold,
+)
+from slokit.cache.embedder import Embedder
+from slokit.cache.evaluation import Evaluation, Pair, build_protocol, evaluate, read_pairs
+from slokit.cache.index import AutoIndex, BruteForceIndex, HnswConfig, HnswIndex
+from slokit.cache.memory import MemoryStore, MemoryStoreConfig
+from slokit.cache.request import CacheRequest
+from slokit.cache.sqlite import SqliteStore, SqliteStoreConfig
+from slokit.cache.store import Entry, Neighbour, Store
+
+__all__ = [
+    "AutoIndex",
+    "BatchingConfig",
+    "BruteForceIndex",
+    "CacheConfig",
+    "CacheRequest",
+    "CacheResult",
+    "Calibration",
+    "Completion",
+    "Embedder",
+    "Entry",
+    "Evaluation",
+    "HnswConfig",
+    "HnswIndex",
+    "LabelledLookup",
+    "MemoryStore",
+    "MemoryStoreConfig",
+    "MicroBatcher",
+    "Neighbour",
+    "Pair",
+    "ResponseCache",
+    "SqliteStore",
+    "SqliteStoreConfig",
+    "Store",
+    "WallClock",
+    "build_protocol",
+    "calibrate",
+    "clopper_pearson_upper",
+    "evaluate",
+    "read_pairs",
+    "select_threshold",
+]
