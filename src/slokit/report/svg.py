@@ -88,7 +88,9 @@ def domain(low: float, high: float, *, log: bool = False) -> tuple[float, float]
         padding = abs(low) * 0.1 or 1.0
         low, high = low - padding, high + padding
     step = _nice_step((high - low) / 5)
-    return _tidy(math.floor(low / step) * step), _tidy(math.ceil(high / step) * step)
+    start, end = _tidy(math.floor(low / step) * step), _tidy(math.ceil(high / step) * step)
+    # low / step can underflow to -0.0 (a subnormal low): step out once more to cover it.
+    return (start - step if start > low else start), (end + step if end < high else end)
 
 
 def tick_text(value: float) -> str:
