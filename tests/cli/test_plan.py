@@ -237,3 +237,47 @@ def test_table_for_a_replica_search_with_variability(capsys: pytest.CaptureFixtu
     assert "G/G/c (Allen-Cunneen)" in out
     assert "1.2 / 0.5" in out
     assert " us" in out or " ms" in out
+
+
+# ------------------------------------------------------------------------ --simulate
+
+SIMULATE = ("--simulate", "--requests", "3000", "--prompt-tokens", "fixed:200")
+
+
+def test_simulate_reports_the_figures_at_a_replica_count(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, report = run_json(
+        capsys, "--rate", "40", "--replicas", "2", *SIMULATE, "--output-tokens", "fixed:100"
+    )
+    assert code == 0
+    assert report["stable"] is True
+    assert str(report["model"]).startswith("simulation")
+    for key in FIGURES:
+        assert number(report, key) >= 0
+    # Little's law on the simulated run.
+    assert number(report, "mean_in_system") == pytest.approx(
+        number(report, "arrival_rate_per_s") * number(report, "mean_time_in_system_s")
+    )
+
+
+def test_simulate_finds_the_fewest_replicas_for_an_slo(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    argv = ("--rate", "150", *SIMULATE, "--output-tokens", "fixed:100")
+    code, report = run_json(capsys, *argv, "--slo", "ttft_p99<=200ms")
+    assert code == 0
+    needed = report["min_replicas"]
+    assert isinstance(needed, int)
+    assert needed >= 2
+    assert report["slo_met"] is True
+    code, fewer = run_json(capsys, *argv, "--slo", "ttft_p99<=200ms", "--replicas", str(needed - 1))
+    assert code == 1
+    assert fewer["slo_met"] is False
+
+
+def test_simulate_needs_no_service_time_but_plain_plan_does(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["plan", "--rate", "3", "--replicas", "2"]) == 2
+    assert "--service-time" in capsys.readouterr().err

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from slokit.errors import ConfigError
+from slokit.policies import ScalingSnapshot
 from slokit.sim import (
     ClusterView,
     Outcome,
@@ -39,7 +40,7 @@ class Scripted:
     steps: Sequence[tuple[float, int]]
     interval_s: float = 1.0
 
-    def desired_replicas(self, cluster: ClusterView, now_s: float) -> int:  # noqa: ARG002
+    def desired_replicas(self, snapshot: ScalingSnapshot, now_s: float) -> int:  # noqa: ARG002
         return [count for start_s, count in self.steps if start_s <= now_s][-1]
 
 
@@ -124,7 +125,7 @@ def test_admission_sheds_at_arrival() -> None:
 
 
 class _Broken:
-    def choose(self, replicas: Sequence[ReplicaView], request: Request, now_s: float) -> int:  # noqa: ARG002
+    def choose(self, replicas: Sequence[ReplicaView], key: object, now_s: float) -> int:  # noqa: ARG002
         return len(replicas)
 
 

@@ -21,6 +21,7 @@ from slokit.cli import (
     plan,
     report,
     route,
+    simulate,
     structured,
 )
 from slokit.errors import ConfigError, SlokitError
@@ -46,6 +47,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     bench,
     report,
     gate,
+    simulate,
     route,
     structured,
     cache,

@@ -1,13 +1,15 @@
 """``slokit plan``: queueing figures at a replica count, replicas an SLO needs, the rate held.
 
-Parsing and printing only; the models and searches live in :mod:`slokit.capacity`. Exit codes:
-0 success, 1 the system is unstable or misses the SLO at the given replicas, 2 bad arguments.
+Parsing and printing only; the models and searches live in :mod:`slokit.capacity`, and with
+``--simulate`` in :mod:`slokit.sim.planning`. Exit codes: 0 success, 1 the system is unstable
+or misses the SLO at the given replicas, 2 bad arguments.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from dataclasses import dataclass
 
@@ -32,7 +34,14 @@ from slokit.cli.options import (
     table,
 )
 from slokit.errors import ConfigError, UnstableSystemError
+from slokit.sim.planning import (
+    PlanWorkload,
+    SimulatedState,
+    min_replicas_by_simulation,
+    simulated_state,
+)
 from slokit.slo import SLOSpec, parse_slo
+from slokit.workload import PoissonArrivals, Workload, parse_tokens
 
 NAME = "plan"
 HELP = "Size replicas for an arrival rate and a latency SLO with queueing models (M/M/c, G/G/c)."
@@ -82,10 +91,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--service-time",
-        required=True,
         metavar="SECONDS",
         default=argparse.SUPPRESS,
-        help="mean time one replica spends serving one request, in seconds (> 0)",
+        help="mean time one replica spends serving one request, in seconds (> 0); required "
+        "unless --simulate",
     )
     parser.add_argument(
         "--replicas",
@@ -131,10 +140,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=argparse.SUPPRESS,
         help="print one JSON object (times in seconds) instead of a table",
     )
+    simulated = parser.add_argument_group(
+        "simulation (for batching servers, where the formulas do not apply)"
+    )
+    simulated.add_argument(
+        "--simulate",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="answer with the simulator: Poisson arrivals at --rate on replicas of --profile; "
+        "the SLO may then also judge ttft and tpot",
+    )
+    simulated.add_argument(
+        "--profile", default="example", metavar="FILE_OR_NAME", help="serving profile"
+    )
+    simulated.add_argument(
+        "--prompt-tokens", default="lognormal:mean=256,cv=0.5", metavar="SPEC", help="prompts"
+    )
+    simulated.add_argument(
+        "--output-tokens", default="lognormal:mean=128,cv=0.5", metavar="SPEC", help="replies"
+    )
+    simulated.add_argument(
+        "--requests", default="20000", metavar="N", help="requests simulated per replica count"
+    )
+    simulated.add_argument("--seed", default="0", metavar="N", help="workload seed")
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate or search as the options ask, print the result, return the exit code."""
+    if getattr(args, "simulate", False):
+        return _run_simulated(args)
+    if getattr(args, "service_time", None) is None:
+        raise ConfigError("--service-time SECONDS is required (or plan with --simulate)")
     request = _parse(args)
     outcome = _plan(request)
     if getattr(args, "json", False):
@@ -316,3 +352,112 @@ def _as_table(outcome: _Outcome) -> str:
 
 def _cv(text: str | None, option: str) -> float | None:
     return None if text is None else non_negative(text, option, _CV_MEANING)
+
+
+# --------------------------------------------------------------------------- --simulate
+
+
+def _run_simulated(args: argparse.Namespace) -> int:
+    """``--simulate``: the same questions, answered by simulating replicas of ``--profile``."""
+    # Imported here: the emulator's profile lookup is only needed when simulating.
+    from slokit.sim.profiles import load_profile  # noqa: PLC0415
+
+    replicas_text = getattr(args, "replicas", None)
+    slo_text = getattr(args, "slo", None)
+    if replicas_text is None and slo_text is None:
+        raise ConfigError("give --replicas N, --slo SPEC or both")
+    rate = positive(args.rate, "--rate", "requests per second")
+    slo = None if slo_text is None else parse_slo(slo_text)
+    profile = load_profile(args.profile)
+    plan = Workload(
+        arrivals=PoissonArrivals(rate_per_s=rate),
+        prompt_tokens=parse_tokens(args.prompt_tokens, name="--prompt-tokens"),
+        output_tokens=parse_tokens(args.output_tokens, name="--output-tokens"),
+        count=count(args.requests, "--requests"),
+        seed=int(non_negative(args.seed, "--seed", "an integer")),
+    ).plan()
+    workload = PlanWorkload(
+        arrival_s=plan.arrival_s, prompt_tokens=plan.prompt_tokens, output_tokens=plan.output_tokens
+    )
+    if replicas_text is None:
+        assert slo is not None  # checked above
+        state = min_replicas_by_simulation(
+            profile, workload, slo, max_replicas=count(args.max_replicas, "--max-replicas")
+        )
+        searched = True
+    else:
+        state = simulated_state(profile, workload, count(replicas_text, "--replicas"), slo)
+        searched = False
+    report = _simulated_json(state, profile.model, searched=searched, slo=slo)
+    if getattr(args, "json", False):
+        print(json.dumps(report, allow_nan=False))
+    else:
+        print(_simulated_table(state, profile.model, searched=searched))
+    return _EXIT_OK if state.slo_met or (slo is None and state.stable) else _EXIT_FAILURE
+
+
+def _finite(value: float) -> float | None:
+    return value if math.isfinite(value) else None
+
+
+def _simulated_json(
+    state: SimulatedState, model: str, *, searched: bool, slo: SLOSpec | None
+) -> dict[str, object]:
+    report: dict[str, object] = {
+        "stable": state.stable,
+        "model": f"simulation ({model})",
+        "replicas": state.replicas,
+        "arrival_rate_per_s": _finite(state.arrival_rate_per_s),
+        "service_time_s": _finite(state.service_time_s),
+        "utilization": _finite(state.utilization),
+        "p_wait": _finite(state.p_wait),
+        "mean_wait_s": _finite(state.mean_wait_s),
+        "wait_p99_s": _finite(state.wait_p99_s),
+        "mean_in_queue": _finite(state.mean_in_queue),
+        "mean_in_system": _finite(state.mean_in_system),
+        "mean_time_in_system_s": _finite(state.mean_time_in_system_s),
+        "failed": state.failed,
+    }
+    if searched:
+        report["min_replicas"] = state.replicas
+    if slo is not None:
+        report["slo"] = str(slo)
+        report["slo_met"] = state.slo_met
+        report["objectives"] = [
+            {
+                "objective": str(check.objective),
+                "metric": check.objective.metric,
+                "statistic": check.objective.statistic,
+                "threshold_s": check.objective.threshold_s,
+                "value_s": _finite(check.value_s),
+                "met": check.met,
+            }
+            for check in state.checks
+        ]
+    return report
+
+
+def _simulated_table(state: SimulatedState, model: str, *, searched: bool) -> str:
+    rows: list[tuple[str, str]] = []
+    if searched:
+        rows.append(("replicas needed", f"{state.replicas} (fewest meeting the SLO)"))
+    rows += [
+        ("model", f"simulation ({model})"),
+        ("replicas", str(state.replicas)),
+        ("arrival rate", show_rate(state.arrival_rate_per_s)),
+        ("service time (mean)", show_duration(state.service_time_s)),
+        ("utilisation", show_percent(state.utilization)),
+        ("stable", "yes" if state.stable else "no: the waits still grow at the end"),
+        ("P(wait)", f"{state.p_wait:.4f}"),
+        ("mean wait", show_duration(state.mean_wait_s)),
+        ("p99 wait", show_duration(state.wait_p99_s)),
+        ("mean in queue", f"{state.mean_in_queue:.4g}"),
+        ("mean in system", f"{state.mean_in_system:.4g}"),
+        ("mean time in system", show_duration(state.mean_time_in_system_s)),
+    ]
+    if state.failed:
+        rows.append(("failed requests", str(state.failed)))
+    for check in state.checks:
+        verdict = "met" if check.met else "NOT met"
+        rows.append((f"SLO {check.objective}", f"{verdict} ({show_duration(check.value_s)})"))
+    return table(rows)

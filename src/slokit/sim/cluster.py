@@ -1,9 +1,10 @@
 """A cluster of replicas that grows and shrinks at runtime, and the decision protocols it consults.
 
-The protocols are owned here, by their consumer: a :class:`Balancer` picks the replica for each
-arrival, an :class:`Admission` policy may shed a request at arrival, an :class:`Autoscaler`
-names the replica count at each tick. They are pure objects that read time from their
-arguments, so the simulator drives them on virtual time and a gateway on real time.
+Three kinds of decision object drive it: a :class:`~slokit.policies.Balancer` picks the replica
+for each arrival, an :class:`Admission` policy may shed a request at arrival, an
+:class:`~slokit.policies.Autoscaler` names the replica count at each tick. Balancers and
+autoscalers are the :mod:`slokit.policies` objects a gateway runs too; they read time from
+their arguments, so the simulator drives them on virtual time and a gateway on real time.
 
 Lifecycle of a replica: *starting* from the moment it is added (it costs money from then on)
 until ``cold_start_s`` later, when it becomes *ready* and balancers see it; when removed it is
@@ -61,25 +62,10 @@ class ClusterView(Protocol):
     def outstanding_requests(self) -> int: ...
 
 
-class Balancer(Protocol):
-    """Picks the replica for a request: an index into ``replicas`` (the ready ones, never empty)."""
-
-    def choose(self, replicas: Sequence[ReplicaView], request: Request, now_s: float) -> int: ...
-
-
 class Admission(Protocol):
     """Decides at arrival whether a request enters; a refused request is shed."""
 
     def admit(self, cluster: ClusterView, request: Request, now_s: float) -> bool: ...
-
-
-class Autoscaler(Protocol):
-    """Names the replica count (starting + ready) every ``interval_s`` seconds."""
-
-    @property
-    def interval_s(self) -> float: ...
-
-    def desired_replicas(self, cluster: ClusterView, now_s: float) -> int: ...
 
 
 @dataclass(slots=True, kw_only=True)

@@ -25,6 +25,8 @@ class Outcome(IntEnum):
     TOO_LONG = 2
     #: Admitted while no replica was ready, and none became ready before the run ended.
     UNAVAILABLE = 3
+    #: Refused at arrival by the tenant's token buckets (requests/s or tokens/s).
+    RATE_LIMITED = 4
 
 
 _ERRORS: dict[int, tuple[str | None, int]] = {
@@ -32,6 +34,7 @@ _ERRORS: dict[int, tuple[str | None, int]] = {
     Outcome.SHED: ("shed", 429),
     Outcome.TOO_LONG: ("too_long", 400),
     Outcome.UNAVAILABLE: ("unavailable", 503),
+    Outcome.RATE_LIMITED: ("rate_limited", 429),
 }
 
 
@@ -91,13 +94,41 @@ class ReplicaReport:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, eq=False)
+class Timeline:
+    """Replica counts over time: from ``time_s[i]`` on, ``replicas[i]`` were asked for
+    (starting or ready) and ``ready[i]`` served. The last point is the end of the run.
+    """
+
+    time_s: NDArray[np.float64]
+    replicas: NDArray[np.int32]
+    ready: NDArray[np.int32]
+
+    def to_json(self) -> dict[str, Any]:
+        """The ``timeline`` object of results.json: ``t_s``, ``replicas`` and ``ready``."""
+        return {
+            "t_s": self.time_s.tolist(),
+            "replicas": self.replicas.tolist(),
+            "ready": self.ready.tolist(),
+        }
+
+    def mean_replicas(self) -> float:
+        """Time-average of ``replicas`` over the run (NaN for a run of no length)."""
+        spans_s = np.diff(self.time_s)
+        total_s = float(spans_s.sum())
+        if total_s <= 0:
+            return math.nan
+        return float(np.dot(spans_s, self.replicas[:-1]) / total_s)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, eq=False)
 class SimulationResult:
     """Per-request columns (index = request id) and per-replica reports of one run.
 
     Times are seconds of virtual time from the start of the run. ``first_token_s`` and
     ``wait_s`` are NaN where there is none; ``replica`` is an index into ``replicas`` (-1 for a
     request never placed); ``outcome`` holds :class:`Outcome` codes. ``wait_s`` is the time
-    from arrival until the request's prefill was first scheduled.
+    from arrival until the request's prefill was first scheduled. ``timeline``: the replica
+    counts over time (``None`` when the producer kept none).
     """
 
     arrival_s: NDArray[np.float64]
@@ -110,6 +141,7 @@ class SimulationResult:
     outcome: NDArray[np.int8]
     replicas: tuple[ReplicaReport, ...]
     duration_s: float
+    timeline: Timeline | None = None
 
     @property
     def completed(self) -> int:
@@ -120,6 +152,18 @@ class SimulationResult:
     def cost(self) -> float:
         """Total replica cost of the run."""
         return sum(report.cost for report in self.replicas)
+
+    @property
+    def replica_seconds(self) -> float:
+        """Seconds of replica life paid for, summed over replicas."""
+        return sum(report.lifetime_s for report in self.replicas)
+
+    @property
+    def utilization(self) -> float:
+        """Busy share of all replicas' serving time (NaN if none served)."""
+        serving_s = sum(max(0.0, r.retired_s - r.ready_s) for r in self.replicas)
+        busy_s = sum(report.busy_s for report in self.replicas)
+        return busy_s / serving_s if serving_s > 0 else math.nan
 
     @property
     def ttft_s(self) -> NDArray[np.float64]:
@@ -172,8 +216,12 @@ class SimulationResult:
             "shed": int(np.count_nonzero(self.outcome == Outcome.SHED)),
             "too_long": int(np.count_nonzero(self.outcome == Outcome.TOO_LONG)),
             "unavailable": int(np.count_nonzero(self.outcome == Outcome.UNAVAILABLE)),
+            "rate_limited": int(np.count_nonzero(self.outcome == Outcome.RATE_LIMITED)),
             "duration_s": self.duration_s,
             "output_tokens": int(self.output_tokens[ok].sum()),
             "cost": self.cost,
+            "replica_seconds": self.replica_seconds,
+            "utilization": self.utilization,
+            "mean_replicas": math.nan if self.timeline is None else self.timeline.mean_replicas(),
             "replicas": [report.to_json() for report in self.replicas],
         }
