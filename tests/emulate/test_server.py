@@ -149,7 +149,10 @@ async def test_models_health_stats_and_unknown_routes(
     async with session.get(f"{emulator.url}/healthz") as response:
         assert response.status == 200
     async with session.get(f"{emulator.url}/stats") as response:
-        assert await response.json() == emulator.stats.to_json()
+        state = await response.json()
+    assert state.items() >= emulator.stats.to_json().items()
+    assert state["cpu_s"] > 0
+    assert "model" not in state  # a fixed timing has no serving model to describe
     async with session.get(f"{emulator.base_url}/chat/completions") as response:
         assert response.status == 405
     async with session.post(f"{emulator.base_url}/embeddings", json={}) as response:
@@ -322,3 +325,35 @@ async def test_unsupported_prompts_name_the_parameter(
     async with session.post(f"{emulator.base_url}/{path}", json={"model": "m", **fields}) as reply:
         assert reply.status == 400
         assert (await reply.json())["error"]["param"] == param
+
+
+@pytest.mark.asyncio
+async def test_timings_log_when_each_token_was_due_and_written(
+    emulator: RunningEmulator, session: aiohttp.ClientSession
+) -> None:
+    body = {**CHAT, "stream": True, "user": "timed"}
+    async with session.post(f"{emulator.base_url}/chat/completions", json=body) as response:
+        await response.read()
+    async with session.get(f"{emulator.url}/timings") as response:
+        (reply,) = (await response.json())["replies"]
+    assert (reply["user"], reply["outcome"]) == ("timed", "completed")
+    assert reply["id"].startswith("chatcmpl-")
+    # FixedTiming(ttft_s=0.002, itl_s=0.001): due at fixed offsets from the arrival.
+    offsets = [due_s - reply["arrival_s"] for due_s in reply["due_s"]]
+    assert offsets == pytest.approx([0.002, 0.003, 0.004], abs=1e-9)
+    assert all(
+        written_s >= due_s
+        for due_s, written_s in zip(reply["due_s"], reply["token_s"], strict=True)
+    )
+
+
+@pytest.mark.asyncio
+async def test_timings_can_be_turned_off(session: aiohttp.ClientSession) -> None:
+    config = EmulatorConfig(timing=FixedTiming(ttft_s=0, itl_s=0), timing_log=0)
+    async with serve_emulator(config) as running:
+        async with session.post(
+            f"{running.base_url}/completions", json={"model": "m", "prompt": "x"}
+        ):
+            pass
+        async with session.get(f"{running.url}/timings") as response:
+            assert await response.json() == {"replies": []}

@@ -17,6 +17,7 @@ from slokit import __version__
 from slokit.cli import (
     bench,
     cache,
+    emulate,
     gate,
     plan,
     report,
@@ -47,6 +48,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     bench,
     report,
     gate,
+    emulate,
     simulate,
     route,
     structured,

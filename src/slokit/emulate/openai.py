@@ -4,6 +4,11 @@ Prompt tokens are counted approximately, as whitespace-separated words of every 
 request (message contents and text parts, or the prompt; a token-id prompt counts its ids).
 Real tokenizers give about 1.3 tokens per English word, so the count is low but proportional,
 which is what a timing model that depends on prompt length needs.
+
+The shared prefix, which a serving model with a prefix cache may reuse, is the text that
+requests of one application repeat verbatim: a chat request's leading ``system`` (or
+``developer``) messages, or a text prompt's first paragraph (up to the first blank line) when
+more paragraphs follow. Requests whose prefix texts are equal share a prefix group.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ Kind = Literal["chat", "completions"]
 
 #: The reply's text, one word per token, cycled.
 _WORDS = ("The", "quick", "brown", "fox", "jumps", "over", "the", "lazy", "dog.")
+_PREFIX_ROLES = ("system", "developer")
+_PARAGRAPH_BREAK = "\n\n"
 _FIRST_TOKEN_JSON = tuple(orjson.dumps(word) for word in _WORDS)
 _LATER_TOKEN_JSON = tuple(orjson.dumps(" " + word) for word in _WORDS)
 
@@ -47,7 +54,11 @@ def error_body(
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Generation:
-    """A validated completion request."""
+    """A validated completion request.
+
+    ``prefix_group`` identifies the prefix text (``None``: no shared prefix) and
+    ``prefix_tokens`` counts it; ``user`` is the request's ``user`` field, kept for logs.
+    """
 
     kind: Kind
     model: str
@@ -55,6 +66,9 @@ class Generation:
     max_tokens: int | None
     stream: bool
     include_usage: bool
+    prefix_group: int | None = None
+    prefix_tokens: int = 0
+    user: str | None = None
 
 
 def token_text(index: int) -> str:
@@ -75,10 +89,14 @@ def parse_generation(kind: Kind, body: bytes) -> Generation:
     if not isinstance(model, str) or not model:
         raise RequestError("you must provide a model parameter", param="model")
     if kind == "chat":
-        prompt_tokens = _count_messages(data.get("messages"))
+        messages = data.get("messages")
+        prompt_tokens = _count_messages(messages)
+        prefix = _system_prefix(messages)
         limit = data.get("max_completion_tokens", data.get("max_tokens"))
     else:
-        prompt_tokens = _count_prompt(data.get("prompt"))
+        prompt = data.get("prompt")
+        prompt_tokens = _count_prompt(prompt)
+        prefix = _first_paragraph(prompt)
         limit = data.get("max_tokens")
     if limit is not None and (type(limit) is not int or limit < 1):
         raise RequestError(f"max_tokens must be an integer >= 1, got {limit!r}", param="max_tokens")
@@ -101,6 +119,8 @@ def parse_generation(kind: Kind, body: bytes) -> Generation:
     choices = data.get("n", 1)
     if choices not in (1, None):
         raise RequestError("the emulator supports only n=1", param="n")
+    user = data.get("user")
+    prefix_tokens = len(prefix.split()) if prefix else 0
     return Generation(
         kind=kind,
         model=model,
@@ -108,7 +128,37 @@ def parse_generation(kind: Kind, body: bytes) -> Generation:
         max_tokens=limit,
         stream=stream,
         include_usage=include_usage,
+        prefix_group=hash(prefix) if prefix_tokens else None,
+        prefix_tokens=prefix_tokens,
+        user=user if isinstance(user, str) else None,
     )
+
+
+def _system_prefix(messages: Any) -> str:
+    """The text of the leading system messages (already validated by ``_count_messages``)."""
+    texts: list[str] = []
+    for message in messages:
+        if message.get("role") not in _PREFIX_ROLES:
+            break
+        content = message.get("content")
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(
+                part["text"]
+                for part in content
+                if isinstance(part, dict) and isinstance(part.get("text"), str)
+            )
+    return _PARAGRAPH_BREAK.join(texts)
+
+
+def _first_paragraph(prompt: Any) -> str:
+    if isinstance(prompt, list) and len(prompt) == 1:
+        prompt = prompt[0]
+    if not isinstance(prompt, str):
+        return ""
+    head, separator, rest = prompt.partition(_PARAGRAPH_BREAK)
+    return head if separator and rest.strip() else ""
 
 
 def _count_messages(messages: Any) -> int:

@@ -15,12 +15,15 @@ class TimingRequest:
     """What a timing may base its decisions on.
 
     ``prompt_tokens`` is approximate (see :mod:`slokit.emulate.openai`); ``max_tokens`` is
-    ``None`` when the request set no limit.
+    ``None`` when the request set no limit. ``prefix_group`` names the request's shared prompt
+    prefix (its leading system messages), ``prefix_tokens`` long; ``None`` when it has none.
     """
 
     prompt_tokens: int
     max_tokens: int | None
     stream: bool
+    prefix_group: int | None = None
+    prefix_tokens: int = 0
 
 
 class TokenTiming(Protocol):
