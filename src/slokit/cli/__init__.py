@@ -17,6 +17,7 @@ from slokit import __version__
 from slokit.cli import (
     bench,
     cache,
+    calibrate,
     emulate,
     gate,
     plan,
@@ -48,6 +49,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     bench,
     report,
     gate,
+    calibrate,
     emulate,
     simulate,
     route,
