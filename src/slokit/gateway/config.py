@@ -1,0 +1,160 @@
+"""The gateway's configuration as frozen values, built once at start-up (see config_file.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from slokit.backends.openai_http import Timeouts
+from slokit.backends.resilience import BreakerConfig, RetryBudgetConfig
+from slokit.errors import ConfigError
+from slokit.slo import SLOSpec
+
+PriorityClass = Literal["interactive", "standard", "batch"]
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
+ANONYMOUS_TENANT = "anonymous"
+
+
+def hash_key(api_key: str) -> str:
+    """The SHA-256 hex digest under which a tenant's API key is stored."""
+    return hashlib.sha256(api_key.encode()).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BackendConfig:
+    """One replica: an OpenAI-compatible base URL, the model it serves it under, its key."""
+
+    url: str
+    upstream_model: str | None = None
+    api_key_env: str | None = None
+    weight: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("http://", "https://")):
+            raise ConfigError(f"backend url {self.url!r}: not a URL; write http://host:port/v1")
+        if not self.weight > 0:
+            raise ConfigError(f"backend weight must be > 0, got {self.weight}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ModelConfig:
+    """A model clients may name, and the replicas that serve it."""
+
+    name: str
+    backends: tuple[BackendConfig, ...]
+    slo: SLOSpec | None = None
+    timeouts: Timeouts = field(default_factory=Timeouts)
+
+    def __post_init__(self) -> None:
+        if not self.backends:
+            raise ConfigError(f"model {self.name!r} needs at least one backend")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TenantConfig:
+    """A client of the gateway: its key's hash, rate limits and priority class."""
+
+    name: str
+    key_sha256: str
+    requests_per_s: float | None = None
+    tokens_per_min: float | None = None
+    priority: PriorityClass = "standard"
+    slo: SLOSpec | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AdmissionConfig:
+    """SLO-aware admission per model, run by the pure objects of ``slokit.policies.admission``.
+
+    ``max_concurrency=None``: no admission stage (everything goes upstream at once). Otherwise
+    each model gets a concurrency limit that starts at ``max_concurrency`` (or
+    ``initial_concurrency``) and, when a latency budget is known, moves within
+    ``[min_concurrency, max_concurrency]`` towards the knee of the upstream's throughput, its
+    mean service time within ``service_share`` of the budget. A request's budget is the
+    tightest ``e2e`` objective of its tenant's SLO, else of its model's, else ``budget_s``
+    (``None``: no budget, the limit stays fixed and only ``max_wait_s`` and ``max_queue``
+    shed). ``max_queue``: calls that may wait per model; ``max_wait_s``: the longest any call
+    waits; ``service_quantile`` of the last ``service_window`` service times: what deadlines
+    and predicted waits reckon with; ``smoothing``, ``max_step`` and ``probe_gain``: see
+    :class:`slokit.policies.ConcurrencyConfig`.
+    """
+
+    max_concurrency: int | None = None
+    initial_concurrency: int | None = None
+    min_concurrency: int = 1
+    adaptive: bool = True
+    budget_s: float | None = None
+    service_share: float = 0.5
+    max_queue: int = 1024
+    max_wait_s: float = 5.0
+    smoothing: float = 0.1
+    max_step: float = 2.0
+    service_quantile: float = 0.95
+    service_window: int = 64
+    probe_gain: float = 0.25
+
+    def __post_init__(self) -> None:
+        who = "stages.admission"
+        top = self.max_concurrency
+        if top is not None:
+            start = top if self.initial_concurrency is None else self.initial_concurrency
+            if not 1 <= self.min_concurrency <= start <= top:
+                raise ConfigError(
+                    f"{who}: need 1 <= min_concurrency <= initial_concurrency <= max_concurrency"
+                )
+        if self.budget_s is not None and not self.budget_s > 0:
+            raise ConfigError(f"{who}: 'budget' must be > 0 s, got {self.budget_s}")
+        if not 0 < self.service_share <= 1:
+            raise ConfigError(f"{who}: 'service_share' must be in (0, 1], got {self.service_share}")
+        if self.max_queue < 0:
+            raise ConfigError(f"{who}: 'max_queue' must be >= 0, got {self.max_queue}")
+        if not self.max_wait_s > 0:
+            raise ConfigError(f"{who}: 'max_wait' must be > 0 s, got {self.max_wait_s}")
+        if not 0 < self.service_quantile <= 1:
+            raise ConfigError(
+                f"{who}: 'service_quantile' must be in (0, 1], got {self.service_quantile}"
+            )
+        if self.service_window < 1:
+            raise ConfigError(f"{who}: 'service_window' must be >= 1, got {self.service_window}")
+        if not 0 <= self.probe_gain <= 1:
+            raise ConfigError(f"{who}: 'probe_gain' must be in [0, 1], got {self.probe_gain}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TelemetryConfig:
+    """Per-request log in the bench record format, and OpenTelemetry spans (an extra)."""
+
+    request_log: Path | None = None
+    tracing: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewayConfig:
+    """Everything ``create_app`` needs; ``local_model`` serves the embedded SmolLM2 default."""
+
+    models: tuple[ModelConfig, ...]
+    tenants: tuple[TenantConfig, ...] = ()
+    host: str = "127.0.0.1"
+    port: int = 8080
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    shutdown_grace_s: float = 30.0
+    admission: AdmissionConfig = field(default_factory=AdmissionConfig)
+    retry_budget: RetryBudgetConfig = field(default_factory=RetryBudgetConfig)
+    breaker: BreakerConfig = field(default_factory=BreakerConfig)
+    max_attempts: int = 3
+    telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    local_model: bool = False
+
+    def __post_init__(self) -> None:
+        names = [model.name for model in self.models]
+        if len(set(names)) != len(names):
+            raise ConfigError("models: a model name appears twice; keep one")
+        if self.max_attempts < 1:
+            raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
+        if self.max_body_bytes < 1:
+            raise ConfigError(f"max_body_bytes must be >= 1, got {self.max_body_bytes}")
+
+    def model(self, name: str) -> ModelConfig | None:
+        return next((model for model in self.models if model.name == name), None)

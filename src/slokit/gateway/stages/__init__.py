@@ -1,0 +1,1 @@
+"""The gateway's stages, one lever each; :mod:`slokit.gateway.pipeline` composes them."""

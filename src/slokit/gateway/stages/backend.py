@@ -1,0 +1,164 @@
+"""Backend: the pipeline's last step; picks a replica, fails over, and sends the call upstream.
+
+Replica choice is :class:`slokit.policies.LeastOutstandingBalancer` (outstanding requests per
+unit of weight, ties rotating), the simulator's balancer, over the replicas whose circuit is
+closed. A replica that refuses the connection is skipped at no cost (the call never reached
+it); a call that reached an upstream and failed before its first byte is sent again only while
+the retry budget allows (at most ``ratio`` extra load) and ``max_attempts`` is not used up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping, Sequence
+
+import orjson
+
+from slokit.backends.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
+from slokit.backends.resilience import CircuitBreaker, RetryBudget
+from slokit.gateway.pipeline import Call, Reply
+from slokit.gateway.upstream import Backend, UpstreamReply
+from slokit.gateway.wire import UPSTREAM_PATHS, ApiError
+from slokit.policies import Balancer, LeastOutstandingBalancer
+
+
+class Replica:
+    """A backend with its load and health: outstanding calls, weight, circuit breaker."""
+
+    __slots__ = ("backend", "breaker", "outstanding", "upstream_model", "weight")
+
+    def __init__(
+        self,
+        backend: Backend,
+        breaker: CircuitBreaker,
+        *,
+        weight: float = 1.0,
+        upstream_model: str | None = None,
+    ) -> None:
+        self.backend = backend
+        self.breaker = breaker
+        self.weight = weight
+        self.upstream_model = upstream_model
+        self.outstanding = 0
+
+    @property
+    def name(self) -> str:
+        return self.backend.name
+
+    @property
+    def replica_id(self) -> str:
+        return self.backend.name
+
+    @property
+    def outstanding_requests(self) -> int:
+        return self.outstanding
+
+
+def choose_replica(replicas: Sequence[Replica], tried: set[int], balancer: Balancer) -> int | None:
+    """Index of the replica ``balancer`` picks among the untried, closed-circuit ones."""
+    ready = [
+        i for i, replica in enumerate(replicas) if i not in tried and not replica.breaker.is_open
+    ]
+    if not ready:
+        return None
+    return ready[balancer.choose([replicas[i] for i in ready], None, 0.0)]
+
+
+class BackendStage:
+    """Sends each call to one of its model's replicas; the terminal handler of the pipeline."""
+
+    __slots__ = ("_balancer", "_budget", "_max_attempts", "_replicas")
+
+    def __init__(
+        self,
+        replicas: Mapping[str, Sequence[Replica]],
+        budget: RetryBudget,
+        *,
+        max_attempts: int,
+    ) -> None:
+        self._replicas = replicas
+        self._budget = budget
+        self._max_attempts = max_attempts
+        self._balancer: Balancer = LeastOutstandingBalancer()
+
+    def replicas(self, model: str) -> Sequence[Replica]:
+        return self._replicas.get(model, ())
+
+    async def __call__(self, call: Call) -> Reply:
+        replicas = self._replicas[call.model.name]
+        path = UPSTREAM_PATHS[call.endpoint]
+        budget = self._budget
+        budget.on_request()
+        tried: set[int] = set()
+        attempts = 0
+        last_error: UpstreamError | None = None
+        while (index := choose_replica(replicas, tried, self._balancer)) is not None:
+            tried.add(index)
+            replica = replicas[index]
+            if not replica.breaker.allow():
+                continue
+            replica.outstanding += 1
+            try:
+                upstream = await replica.backend.send(
+                    path, _body_for(call, replica), stream=call.stream
+                )
+            except UpstreamError as error:
+                replica.outstanding -= 1
+                replica.breaker.failure()
+                last_error = error
+                if not error.retryable:
+                    break
+                if error.sent:
+                    attempts += 1
+                    if attempts >= self._max_attempts or not budget.try_retry():
+                        break
+                continue
+            replica.breaker.success()
+            call.replica = replica.name
+            if not upstream.streaming:
+                replica.outstanding -= 1
+                return Reply(
+                    status=upstream.status, content_type=upstream.content_type, body=upstream.body
+                )
+            return Reply(
+                status=upstream.status,
+                content_type=upstream.content_type,
+                body=upstream.body,
+                chunks=_stream(upstream, replica),
+                close=upstream.close,
+            )
+        if last_error is None:
+            last_error = UpstreamUnavailableError(
+                f"no replica of model {call.model.name!r} is available (circuits open)",
+                replica="",
+                sent=False,
+            )
+        raise upstream_api_error(last_error)
+
+
+def _body_for(call: Call, replica: Replica) -> bytes:
+    upstream_model = replica.upstream_model
+    if upstream_model is None or upstream_model == call.payload["model"]:
+        return call.body
+    return orjson.dumps({**call.payload, "model": upstream_model})
+
+
+async def _stream(upstream: UpstreamReply, replica: Replica) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in upstream.chunks():
+            yield chunk
+    except UpstreamError as error:
+        replica.breaker.failure()
+        raise upstream_api_error(error) from None
+    finally:
+        replica.outstanding -= 1
+
+
+def upstream_api_error(error: UpstreamError) -> ApiError:
+    """The client-facing error of an upstream failure: status by kind, no upstream details."""
+    if isinstance(error, UpstreamTimeoutError):
+        code = "upstream_timeout"
+    elif isinstance(error, UpstreamUnavailableError):
+        code = "upstream_unavailable"
+    else:
+        code = "upstream_error"
+    return ApiError(error.status, str(error), error_type="api_error", code=code)

@@ -1,0 +1,208 @@
+"""Record: every call's timings, tokens and outcome -> metrics, SLO verdicts, request log.
+
+The outermost stage, so shed and refused calls are counted too; it sees the reply last. A
+stream is watched, not parsed: each chunk costs a clock read and a byte search for content
+(to time the first token and count tokens); only a chunk that carries ``usage`` is decoded.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+
+from prometheus_client import Counter
+
+from slokit.gateway.config import ANONYMOUS_TENANT
+from slokit.gateway.pipeline import Call, Handler, Reply
+from slokit.gateway.telemetry import Telemetry
+from slokit.gateway.wire import ApiError
+from slokit.results import RecordWriter, RequestRecord
+from slokit.slo import judge_request
+
+_CONTENT = re.compile(rb'"(?:content|text)":\s*"[^"]')
+_PROMPT_TOKENS = re.compile(rb'"prompt_tokens":\s*(\d+)')
+_COMPLETION_TOKENS = re.compile(rb'"completion_tokens":\s*(\d+)')
+#: Status recorded when the client went away before the reply ended (nginx's convention).
+CLIENT_CLOSED = 499
+_SHED_CODES = frozenset({"rate_limit_exceeded", "overloaded"})
+
+
+class RecordStage:
+    """Observes each call; ``origin_s`` (a ``perf_counter`` reading) is time zero of the log."""
+
+    __slots__ = ("_origin_s", "_series", "_telemetry", "_writer")
+
+    def __init__(
+        self, telemetry: Telemetry, *, origin_s: float, writer: RecordWriter | None = None
+    ) -> None:
+        self._telemetry = telemetry
+        self._origin_s = origin_s
+        self._writer = writer
+        self._series: dict[tuple[str, str], _Series] = {}
+
+    async def handle(self, call: Call, forward: Handler) -> Reply:
+        try:
+            reply = await forward(call)
+        except ApiError as error:
+            self._finish(call, status=error.status, error=error.code or error.error_type)
+            raise
+        if reply.chunks is None:
+            # Usage closes an OpenAI reply: the tail holds it, even after a long embedding.
+            body = reply.body[-1024:] if reply.status < 300 else b""
+            self._finish(
+                call,
+                status=reply.status,
+                error=None if reply.status < 300 else "upstream_status",
+                first_token_s=time.perf_counter() if reply.status < 300 else None,
+                usage=body,
+            )
+            return reply
+        reply.chunks = self._watch(call, reply.status, reply.body, reply.chunks)
+        return reply
+
+    async def _watch(
+        self, call: Call, status: int, first: bytes, chunks: AsyncIterator[bytes]
+    ) -> AsyncIterator[bytes]:
+        clock = time.perf_counter
+        content = _CONTENT.findall
+        times: list[float] = []
+        usage = b""
+        error: str | None = None
+        events = len(content(first))
+        if events:
+            times.append(clock())
+        try:
+            async for chunk in chunks:
+                found = len(content(chunk))
+                if found:
+                    now_s = clock()
+                    times.extend((now_s,) * found)
+                if b'"usage"' in chunk:
+                    usage = chunk
+                yield chunk
+        except ApiError as failure:
+            error, status = failure.code or failure.error_type, failure.status
+            raise
+        except GeneratorExit:
+            error, status = "disconnected", CLIENT_CLOSED
+            raise
+        finally:
+            if call.disconnected:
+                error, status = "disconnected", CLIENT_CLOSED
+            self._finish(
+                call,
+                status=status,
+                error=error,
+                first_token_s=times[0] if times else None,
+                chunk_times_s=times,
+                usage=usage,
+            )
+
+    def _finish(
+        self,
+        call: Call,
+        *,
+        status: int,
+        error: str | None,
+        first_token_s: float | None = None,
+        chunk_times_s: list[float] | None = None,
+        usage: bytes = b"",
+    ) -> None:
+        end_s = time.perf_counter()
+        tenant = call.tenant
+        key = (call.model.name, tenant.name if tenant is not None else ANONYMOUS_TENANT)
+        series = self._series.get(key)
+        if series is None:
+            series = self._series[key] = _Series(self._telemetry, *key)
+        series.requests(status).inc()
+        if error in _SHED_CODES:
+            series.shed.inc()
+        elif error is not None and error.startswith("upstream"):
+            self._telemetry.upstream_errors.labels(*key, error).inc()
+        received_s = call.received_s
+        wait_s = None
+        if call.admitted_s is not None:
+            wait_s = call.admitted_s - received_s
+            series.admitted.inc()
+            series.queue_wait.observe(wait_s)
+        output_match = _COMPLETION_TOKENS.search(usage) if usage else None
+        output_tokens = int(output_match[1]) if output_match else len(chunk_times_s or ())
+        if error is None:
+            # The RequestRecord's formulas (e2e, ttft, tpot), without building one.
+            e2e_s = end_s - received_s
+            series.e2e.observe(e2e_s)
+            if first_token_s is not None:
+                ttft_s = first_token_s - received_s
+                series.ttft.observe(ttft_s)
+                if output_tokens >= 2:
+                    series.tpot.observe((e2e_s - ttft_s) / (output_tokens - 1))
+        spec = tenant.slo if tenant is not None and tenant.slo else call.model.slo
+        judged = spec is not None and spec.per_request
+        if not judged and self._writer is None:
+            return
+        origin_s = self._origin_s
+        prompt_match = _PROMPT_TOKENS.search(usage) if usage else None
+        record = RequestRecord(
+            request_id=call.request_id,
+            scheduled_s=received_s - origin_s,
+            sent_s=received_s - origin_s,
+            end_s=end_s - origin_s,
+            first_token_s=None if first_token_s is None else first_token_s - origin_s,
+            chunk_times_s=tuple(t - origin_s for t in chunk_times_s or ()),
+            prompt_tokens=int(prompt_match[1]) if prompt_match else 0,
+            output_tokens=output_tokens,
+            output_tokens_counted=output_match is None and chunk_times_s is not None,
+            status=status,
+            error=error,
+            wait_s=wait_s,
+            replica=call.replica,
+        )
+        if judged and spec is not None:
+            verdict = judge_request(spec, record.metric_values(), ok=record.ok)
+            series.verdict(good=verdict.good).inc()
+        if self._writer is not None:
+            self._writer.write(record)
+
+
+class _Series:
+    """One (model, tenant)'s labelled metrics, looked up once.
+
+    ``labels()`` validates and locks on every call: ``_finish`` measured 32-40 us per request
+    with four or five of them and a RequestRecord built even when nothing read it; with the
+    children cached and the record built only for a request log or an SLO verdict, 13 us
+    (timeit, 20,000 calls, on the shared 2-core machine).
+    """
+
+    __slots__ = (
+        "_by_status", "_telemetry", "_verdicts", "admitted", "e2e", "key", "queue_wait", "shed",
+        "tpot", "ttft",
+    )  # fmt: skip
+
+    def __init__(self, telemetry: Telemetry, model: str, tenant: str) -> None:
+        self._telemetry = telemetry
+        self.key = (model, tenant)
+        self.e2e = telemetry.e2e.labels(model, tenant)
+        self.ttft = telemetry.ttft.labels(model, tenant)
+        self.tpot = telemetry.tpot.labels(model, tenant)
+        self.queue_wait = telemetry.queue_wait.labels(model, tenant)
+        self.admitted = telemetry.admitted.labels(model, tenant)
+        self.shed = telemetry.shed.labels(model, tenant)
+        self._by_status: dict[int, Counter] = {}
+        self._verdicts: dict[bool, Counter] = {}
+
+    def requests(self, status: int) -> Counter:
+        counter = self._by_status.get(status)
+        if counter is None:
+            counter = self._by_status[status] = self._telemetry.requests.labels(
+                *self.key, str(status)
+            )
+        return counter
+
+    def verdict(self, *, good: bool) -> Counter:
+        counter = self._verdicts.get(good)
+        if counter is None:
+            counter = self._verdicts[good] = self._telemetry.slo_requests.labels(
+                *self.key, "good" if good else "bad"
+            )
+        return counter
