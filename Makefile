@@ -11,8 +11,8 @@ TORCH := torch==2.13.0
 DEBIAN_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Re-install only when the project's declared dependencies change.
-$(STAMP): pyproject.toml
+# Re-install only when the declared dependencies or these install steps change.
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# The CPU build of torch (for the bundled embedding model): pinned, or pip may pick a CUDA one.
