@@ -22,11 +22,13 @@ class TracingStage:
 
     def __init__(self) -> None:
         try:
-            from opentelemetry import trace  # noqa: PLC0415  (optional extra, imported lazily)
+            # The optional extra, imported lazily. A plain submodule import: with the SDK
+            # installed too, mypy sees ``opentelemetry`` as a namespace without ``trace``.
+            import opentelemetry.trace  # noqa: PLC0415
         except ImportError:
             raise MissingExtraError("otel", "opentelemetry") from None
-        self._trace: Any = trace
-        self._tracer: Any = trace.get_tracer("slokit.gateway")
+        self._trace: Any = opentelemetry.trace
+        self._tracer: Any = opentelemetry.trace.get_tracer("slokit.gateway")
 
     async def handle(self, call: Call, forward: Handler) -> Reply:
         operation = _OPERATIONS[call.endpoint]
