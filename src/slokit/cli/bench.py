@@ -26,7 +26,15 @@ from slokit.bench.benchmark import (
     write_run,
 )
 from slokit.bench.sweep import SweepConfig
-from slokit.cli.options import count, fraction, non_negative, positive, show_duration, table
+from slokit.cli.options import (
+    count,
+    fraction,
+    latency_lines,
+    non_negative,
+    positive,
+    show_duration,
+    table,
+)
 from slokit.cli.options import show_percent as percent
 from slokit.errors import ConfigError
 from slokit.results import RequestRecord
@@ -393,17 +401,7 @@ def _print(args: argparse.Namespace, summary: dict[str, Any], path: Path) -> Non
         rows.append(("errors", ", ".join(f"{k}: {v}" for k, v in requests["errors"].items())))
     print(table(rows))
     print()
-    header = f"{'metric':<8}" + "".join(f"{k:>11}" for k in ("mean", "p50", "p90", "p99", "p99.9"))
-    print(header)
-    for metric in ("ttft_s", "tpot_s", "itl_s", "e2e_s"):
-        stats = summary[metric]
-        cells = "".join(
-            f"{show_duration(stats[k]):>11}" for k in ("mean", "p50", "p90", "p99", "p99_9")
-        )
-        print(f"{metric.removesuffix('_s'):<8}{cells}")
-    for objective in summary["objectives"]:
-        verdict = "met" if objective["met"] else "MISSED"
-        print(f"SLO {objective['objective']}: {verdict} ({show_duration(objective['observed_s'])})")
+    print("\n".join(latency_lines(summary, ("ttft_s", "tpot_s", "itl_s", "e2e_s"))))
     print(f"\nwrote {path}")
 
 

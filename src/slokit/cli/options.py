@@ -7,6 +7,8 @@ argparse errors, which print a usage block before the message.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 from slokit.errors import ConfigError
 
@@ -83,3 +85,26 @@ def table(rows: list[tuple[str, str]]) -> str:
     """Two aligned columns: label and value."""
     width = max((len(label) for label, _ in rows), default=0)
     return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
+_STATISTICS = ("mean", "p50", "p90", "p99", "p99_9")
+
+
+def latency_lines(summary: dict[str, Any], metrics: Sequence[str]) -> list[str]:
+    """A run summary's distributions as a table (one row per metric, missing values as ``-``),
+    then each SLO objective with its verdict."""
+    header = f"{'metric':<8}" + "".join(f"{k.replace('_', '.'):>11}" for k in _STATISTICS)
+    lines = [header]
+    for metric in metrics:
+        stats = summary[metric]
+        cells = "".join(f"{show_duration(_or_nan(stats[k])):>11}" for k in _STATISTICS)
+        lines.append(f"{metric.removesuffix('_s'):<8}{cells}")
+    for objective in summary["objectives"]:
+        verdict = "met" if objective["met"] else "MISSED"
+        observed = show_duration(_or_nan(objective["observed_s"]))
+        lines.append(f"SLO {objective['objective']}: {verdict} ({observed})")
+    return lines
+
+
+def _or_nan(value: float | None) -> float:
+    return math.nan if value is None else value

@@ -19,7 +19,14 @@ from tqdm import tqdm
 
 from slokit.bench.benchmark import results_document, write_run
 from slokit.cli import bench
-from slokit.cli.options import count, non_negative, positive, show_duration, table
+from slokit.cli.options import (
+    count,
+    latency_lines,
+    non_negative,
+    positive,
+    show_duration,
+    table,
+)
 from slokit.errors import ConfigError
 from slokit.policies import (
     Autoscaler,
@@ -376,23 +383,8 @@ def _print(
         rows.append(("errors", ", ".join(f"{k}: {v}" for k, v in requests["errors"].items())))
     print(table(rows))
     print()
-    header = f"{'metric':<8}" + "".join(f"{k:>11}" for k in ("mean", "p50", "p90", "p99", "p99.9"))
-    print(header)
-    for metric in ("ttft_s", "tpot_s", "e2e_s", "wait_s"):
-        stats = summary[metric]
-        cells = "".join(
-            f"{show_duration(_nan(stats[k])):>11}" for k in ("mean", "p50", "p90", "p99", "p99_9")
-        )
-        print(f"{metric.removesuffix('_s'):<8}{cells}")
-    for objective in summary["objectives"]:
-        verdict = "met" if objective["met"] else "MISSED"
-        observed = _nan(objective["observed_s"])
-        print(f"SLO {objective['objective']}: {verdict} ({show_duration(observed)})")
+    print("\n".join(latency_lines(summary, ("ttft_s", "tpot_s", "e2e_s", "wait_s"))))
     print(f"\nwrote {path}")
-
-
-def _nan(value: float | None) -> float:
-    return math.nan if value is None else value
 
 
 def _number(value: float | None) -> str:
