@@ -16,11 +16,12 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import NDArray
 
+from slokit.capacity.planning import ObjectiveCheck
 from slokit.errors import ConfigError
 from slokit.sim.engine import simulate
 from slokit.sim.profile import Profile
 from slokit.sim.result import Outcome, SimulationResult
-from slokit.slo import Objective, SLOSpec
+from slokit.slo import SLOSpec
 from slokit.slo.verdict import judge_run
 
 #: The backlog test: the last quarter's mean wait may exceed the second quarter's by this
@@ -37,15 +38,6 @@ class PlanWorkload:
     output_tokens: NDArray[np.int64]
     prefix_group: NDArray[np.int64] | None = None
     prefix_tokens: NDArray[np.int64] | None = None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SimulatedCheck:
-    """One objective judged on a simulated run."""
-
-    objective: Objective
-    value_s: float
-    met: bool
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -71,7 +63,7 @@ class SimulatedState:
     mean_time_in_system_s: float
     stable: bool
     failed: int
-    checks: tuple[SimulatedCheck, ...] = ()
+    checks: tuple[ObjectiveCheck, ...] = ()
 
     @property
     def slo_met(self) -> bool:
@@ -101,10 +93,10 @@ def simulated_state(
     rate = (count - 1) / span_s if span_s > 0 else math.nan
     mean_wait_s = float(np.mean(wait_s)) if wait_s.size else math.nan
     mean_e2e_s = float(np.mean(e2e_s)) if e2e_s.size else math.nan
-    checks: tuple[SimulatedCheck, ...] = ()
+    checks: tuple[ObjectiveCheck, ...] = ()
     if slo is not None:
         checks = tuple(
-            SimulatedCheck(objective=objective, value_s=judged.observed_s, met=judged.met)
+            ObjectiveCheck(objective=objective, value_s=judged.observed_s, met=judged.met)
             for objective, judged in zip(
                 slo.distribution, judge_run(slo, _samples(result)), strict=True
             )
