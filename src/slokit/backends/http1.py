@@ -126,6 +126,15 @@ class UpstreamConnection(asyncio.Protocol):
         finally:
             self._waiter = None
 
+    def next_read(self) -> asyncio.Future[None]:
+        """A future done at the next read of the socket (or the connection's end): what
+        :meth:`wait` awaits, without a coroutine of its own to start per chunk of a stream.
+        Only while the reply is in progress (neither ``finished`` nor ``error``)."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = self._loop.create_future()
+        return waiter
+
     def take(self) -> bytes:
         """The body bytes that arrived since the last call."""
         chunks = self.chunks

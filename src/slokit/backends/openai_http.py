@@ -105,7 +105,7 @@ class UpstreamReply:
                         return
                     raise watchdog.failure(connection.error)
                 else:
-                    await connection.wait()
+                    await connection.next_read()
         finally:
             watchdog.cancel()
             pool.release(connection)  # kept alive only after a whole reply

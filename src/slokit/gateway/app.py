@@ -316,30 +316,55 @@ async def _stream(call: Call, reply: Reply, receive: Receive, send: Send) -> Non
     chunks = reply.chunks
     if chunks is None:  # pragma: no cover - the caller checked
         return
-    headers = [(b"content-type", reply.content_type.encode()), *_STREAM_HEADERS]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    # A client that leaves mid-stream must free the upstream at once, not at the stream's end.
-    watcher = asyncio.ensure_future(receive())
+    chunk_hooks = reply.chunk_hooks
+    error: ApiError | None = None
+    aborted = True
+    ended = False
 
-    def on_disconnect(_: object) -> None:
-        if not watcher.cancelled():
-            call.disconnected = True
-            reply.close()
+    def end() -> None:
+        nonlocal ended
+        ended = True
+        for hook in reply.end_hooks:
+            hook(error, aborted)
 
-    watcher.add_done_callback(on_disconnect)
     try:
-        if reply.body:
-            await send({"type": "http.response.body", "body": reply.body, "more_body": True})
-        async for chunk in chunks:
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-    except ApiError as error:
-        if not call.disconnected:
-            event = b"data: " + error.body() + b"\n\n"
-            await send({"type": "http.response.body", "body": event, "more_body": True})
+        headers = [(b"content-type", reply.content_type.encode()), *_STREAM_HEADERS]
+        await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+        # A client that leaves mid-stream must free the upstream at once, not at the stream's end.
+        watcher = asyncio.ensure_future(receive())
+
+        def on_disconnect(_: object) -> None:
+            if not watcher.cancelled():
+                call.disconnected = True
+                reply.close()
+
+        watcher.add_done_callback(on_disconnect)
+        try:
+            if reply.body:
+                await send({"type": "http.response.body", "body": reply.body, "more_body": True})
+            # The stages watch the stream through hooks called here, not generators wrapped
+            # around it: one generator (the upstream's) is resumed per chunk.
+            async for chunk in chunks:
+                for hook in chunk_hooks:
+                    hook(chunk)
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            aborted = False
+        except Exception as failure:
+            error = reply.map_error(failure)
+            if error is None:
+                raise
+            aborted = False
+            if not call.disconnected:
+                event = b"data: " + error.body() + b"\n\n"
+                await send({"type": "http.response.body", "body": event, "more_body": True})
+        finally:
+            watcher.remove_done_callback(on_disconnect)
+            watcher.cancel()
+            end()
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
     finally:
-        watcher.remove_done_callback(on_disconnect)
-        watcher.cancel()
-        await send({"type": "http.response.body", "body": b"", "more_body": False})
+        if not ended:  # the response never started
+            end()
 
 
 def create_app(config: GatewayConfig) -> GatewayApp:

@@ -2,8 +2,10 @@
 
 A stage receives the :class:`Call` and the rest of the pipeline (``forward``). It may answer
 (return a :class:`Reply` or raise :class:`ApiError` without forwarding: a shed, a cache hit),
-pass on (``return await forward(call)``), or wrap the reply (replace ``reply.chunks`` with a
-generator over it: recording, structured repair). The order, outermost first::
+pass on (``return await forward(call)``), or work on a stream: watch it (``reply.watch``: a
+hook per chunk and one at its end; recording, admission release) or, to change its bytes, wrap
+it (replace ``reply.chunks`` with a generator over it: structured repair). The order, outermost
+first::
 
     record -> authenticate -> rate limit -> admission -> [cache] -> [route] -> backend
 
@@ -17,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
 
 from slokit.gateway.config import ModelConfig, TenantConfig
-from slokit.gateway.wire import Endpoint
+from slokit.gateway.wire import ApiError, Endpoint
 
 
 class Call:
@@ -63,13 +65,24 @@ class Call:
         self.disconnected = False
 
 
+ChunkHook = Callable[[bytes], None]
+#: Called once when a stream ends: with its error (None if it ended cleanly) and whether it was
+#: cut short (the client left, or the serving task was cancelled).
+EndHook = Callable[[ApiError | None, bool], None]
+
+
 class Reply:
     """What goes back to the client: a whole body, or a first chunk and the stream after it.
 
-    ``close`` releases the upstream early (the client went away).
+    ``close`` releases the upstream early (the client went away). ``map_error`` turns an
+    exception the stream raised into the client's error (None: not the stream's to answer).
+    ``chunk_hooks`` and ``end_hooks`` are what :meth:`watch` registered, innermost stage first.
     """
 
-    __slots__ = ("body", "chunks", "close", "content_type", "status")
+    __slots__ = (
+        "body", "chunk_hooks", "chunks", "close", "content_type", "end_hooks", "map_error",
+        "status",
+    )  # fmt: skip
 
     def __init__(
         self,
@@ -79,16 +92,36 @@ class Reply:
         body: bytes,
         chunks: AsyncIterator[bytes] | None = None,
         close: Callable[[], None] | None = None,
+        map_error: Callable[[Exception], ApiError | None] | None = None,
     ) -> None:
         self.status = status
         self.content_type = content_type
         self.body = body
         self.chunks = chunks
         self.close = close or _nothing
+        self.map_error = map_error or _api_error_only
+        self.chunk_hooks: list[ChunkHook] = []
+        self.end_hooks: list[EndHook] = []
+
+    def watch(self, *, on_chunk: ChunkHook | None = None, on_end: EndHook | None = None) -> None:
+        """Observe the stream without wrapping it: ``on_chunk`` sees each chunk before it is
+        sent (the first, ``body``, is the caller's to look at), ``on_end`` runs once at the end.
+
+        Cheaper than a generator around ``chunks``: each chunk costs a call, not one more
+        generator to resume (see :mod:`slokit.gateway.stages.record`).
+        """
+        if on_chunk is not None:
+            self.chunk_hooks.append(on_chunk)
+        if on_end is not None:
+            self.end_hooks.append(on_end)
 
 
 def _nothing() -> None:
     return None
+
+
+def _api_error_only(error: Exception) -> ApiError | None:
+    return error if isinstance(error, ApiError) else None
 
 
 Handler = Callable[[Call], Awaitable[Reply]]

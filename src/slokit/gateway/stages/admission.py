@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from slokit.clock import Clock
@@ -104,20 +104,13 @@ class AdmissionStage:
         if reply.chunks is None:
             release(reply.status < 300)
         else:
-            reply.chunks = _release_after(call, reply.chunks, release, ok=reply.status < 300)
+            ok = reply.status < 300
+
+            def on_end(error: ApiError | None, aborted: bool) -> None:  # noqa: FBT001
+                release(ok and error is None and not aborted and not call.disconnected)
+
+            reply.watch(on_end=on_end)
         return reply
-
-
-async def _release_after(
-    call: Call, chunks: AsyncIterator[bytes], release: Release, *, ok: bool
-) -> AsyncIterator[bytes]:
-    completed = False
-    try:
-        async for chunk in chunks:
-            yield chunk
-        completed = ok and not call.disconnected
-    finally:
-        release(completed)
 
 
 def e2e_budget_s(spec: SLOSpec | None) -> float | None:

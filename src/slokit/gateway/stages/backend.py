@@ -9,14 +9,14 @@ the retry budget allows (at most ``ratio`` extra load) and ``max_attempts`` is n
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import orjson
 
 from slokit.backends.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 from slokit.backends.resilience import CircuitBreaker, RetryBudget
 from slokit.gateway.pipeline import Call, Reply
-from slokit.gateway.upstream import Backend, UpstreamReply
+from slokit.gateway.upstream import Backend
 from slokit.gateway.wire import UPSTREAM_PATHS, ApiError
 from slokit.policies import Balancer, LeastOutstandingBalancer
 
@@ -119,13 +119,19 @@ class BackendStage:
                 return Reply(
                     status=upstream.status, content_type=upstream.content_type, body=upstream.body
                 )
-            return Reply(
+            # The upstream's own generator goes out as it is: no generator of this stage's
+            # around it to resume per chunk; its errors and end come back through hooks.
+            ending = _StreamEnd(replica)
+            reply = Reply(
                 status=upstream.status,
                 content_type=upstream.content_type,
                 body=upstream.body,
-                chunks=_stream(upstream, replica),
+                chunks=upstream.chunks(),
                 close=upstream.close,
+                map_error=ending.map_error,
             )
+            reply.watch(on_end=ending.on_end)
+            return reply
         if last_error is None:
             last_error = UpstreamUnavailableError(
                 f"no replica of model {call.model.name!r} is available (circuits open)",
@@ -142,15 +148,22 @@ def _body_for(call: Call, replica: Replica) -> bytes:
     return orjson.dumps({**call.payload, "model": upstream_model})
 
 
-async def _stream(upstream: UpstreamReply, replica: Replica) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in upstream.chunks():
-            yield chunk
-    except UpstreamError as error:
-        replica.breaker.failure()
-        raise upstream_api_error(error) from None
-    finally:
-        replica.outstanding -= 1
+class _StreamEnd:
+    """A stream's replica bookkeeping: its failure opens the circuit's count, its end frees it."""
+
+    __slots__ = ("_replica",)
+
+    def __init__(self, replica: Replica) -> None:
+        self._replica = replica
+
+    def map_error(self, error: Exception) -> ApiError | None:
+        if isinstance(error, UpstreamError):
+            self._replica.breaker.failure()
+            return upstream_api_error(error)
+        return error if isinstance(error, ApiError) else None
+
+    def on_end(self, _error: ApiError | None, _aborted: bool) -> None:  # noqa: FBT001
+        self._replica.outstanding -= 1
 
 
 def upstream_api_error(error: UpstreamError) -> ApiError:

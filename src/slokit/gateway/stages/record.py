@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 
 from prometheus_client import Counter
 
@@ -58,46 +57,9 @@ class RecordStage:
                 usage=body,
             )
             return reply
-        reply.chunks = self._watch(call, reply.status, reply.body, reply.chunks)
+        watch = _StreamWatch(self, call, reply.status, reply.body)
+        reply.watch(on_chunk=watch.on_chunk, on_end=watch.on_end)
         return reply
-
-    async def _watch(
-        self, call: Call, status: int, first: bytes, chunks: AsyncIterator[bytes]
-    ) -> AsyncIterator[bytes]:
-        clock = time.perf_counter
-        content = _CONTENT.findall
-        times: list[float] = []
-        usage = b""
-        error: str | None = None
-        events = len(content(first))
-        if events:
-            times.append(clock())
-        try:
-            async for chunk in chunks:
-                found = len(content(chunk))
-                if found:
-                    now_s = clock()
-                    times.extend((now_s,) * found)
-                if b'"usage"' in chunk:
-                    usage = chunk
-                yield chunk
-        except ApiError as failure:
-            error, status = failure.code or failure.error_type, failure.status
-            raise
-        except GeneratorExit:
-            error, status = "disconnected", CLIENT_CLOSED
-            raise
-        finally:
-            if call.disconnected:
-                error, status = "disconnected", CLIENT_CLOSED
-            self._finish(
-                call,
-                status=status,
-                error=error,
-                first_token_s=times[0] if times else None,
-                chunk_times_s=times,
-                usage=usage,
-            )
 
     def _finish(
         self,
@@ -206,3 +168,49 @@ class _Series:
                 *self.key, "good" if good else "bad"
             )
         return counter
+
+
+class _StreamWatch:
+    """One stream's content-chunk times and usage, fed chunk by chunk by the app's send loop.
+
+    Hooks (:meth:`Reply.watch`) instead of an async generator around the stream, together with
+    the backend stage's: on the emulator (50-chunk streams 0.5 ms apart, one at a time,
+    benchmarks/gateway_hotpath.py, two 20-round runs interleaved with the tree before) gateway
+    CPU per stream went 2.70-2.73 -> 2.67-2.68 ms, 1-2%: the rest of a chunk's cost is the
+    kernel's (a wake-up, one read, one write). The content search stays a regex:
+    ``bytes.count`` on fixed markers (three of them, for the same answer) timed slower than one
+    ``findall`` on a 180-byte chunk (0.69 against 0.43 us).
+    """
+
+    __slots__ = ("_call", "_stage", "_status", "_times", "_usage")
+
+    def __init__(self, stage: RecordStage, call: Call, status: int, first: bytes) -> None:
+        self._stage = stage
+        self._call = call
+        self._status = status
+        self._usage = b""
+        events = len(_CONTENT.findall(first))
+        self._times: list[float] = [time.perf_counter()] if events else []
+
+    def on_chunk(self, chunk: bytes) -> None:
+        found = len(_CONTENT.findall(chunk))
+        if found:
+            self._times.extend((time.perf_counter(),) * found)
+        if b'"usage"' in chunk:
+            self._usage = chunk
+
+    def on_end(self, failure: ApiError | None, aborted: bool) -> None:  # noqa: FBT001
+        status, error = self._status, None
+        if failure is not None:
+            error, status = failure.code or failure.error_type, failure.status
+        if aborted or self._call.disconnected:
+            error, status = "disconnected", CLIENT_CLOSED
+        times = self._times
+        self._stage._finish(
+            self._call,
+            status=status,
+            error=error,
+            first_token_s=times[0] if times else None,
+            chunk_times_s=times,
+            usage=self._usage,
+        )
