@@ -7,7 +7,6 @@ run completed (whatever its latencies), 1 it could not run, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from typing import Any, Literal
@@ -27,7 +26,9 @@ from slokit.bench.benchmark import (
 )
 from slokit.bench.sweep import SweepConfig
 from slokit.cli.options import (
+    api_key,
     count,
+    endpoint_group,
     fraction,
     latency_lines,
     non_negative,
@@ -59,11 +60,7 @@ _EXIT_FAILURE = 1
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``slokit bench``; values are validated in :func:`run`."""
-    target = parser.add_argument_group("endpoint")
-    target.add_argument(
-        "--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1"
-    )
-    target.add_argument("--model", required=True, help="model name to request")
+    target = endpoint_group(parser)
     target.add_argument(
         "--endpoint",
         choices=("chat", "completions"),
@@ -73,13 +70,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument(
         "--no-stream", action="store_true", help="ask for whole replies (no TTFT/ITL)"
     )
-    target.add_argument(
-        "--api-key-env",
-        metavar="VAR",
-        default=None,
-        help="environment variable holding the API key (sent as a bearer token)",
-    )
-    target.add_argument("--timeout", default="600", metavar="SECONDS", help="per-request deadline")
     target.add_argument(
         "--ignore-eos",
         action="store_true",
@@ -293,11 +283,6 @@ def _exit_code(summary: dict[str, Any]) -> int:
 
 
 def _settings(args: argparse.Namespace) -> BenchSettings:
-    api_key = None
-    if args.api_key_env is not None:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise ConfigError(f"--api-key-env: environment variable {args.api_key_env} is not set")
     processes: int | Literal["auto"] = (
         "auto" if args.processes == "auto" else count(args.processes, "--processes")
     )
@@ -306,7 +291,7 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
         model=args.model,
         endpoint=args.endpoint,
         stream=not args.no_stream,
-        api_key=api_key,
+        api_key=api_key(args),
         timeout_s=positive(args.timeout, "--timeout", "seconds"),
         max_concurrency=None
         if args.max_concurrency is None

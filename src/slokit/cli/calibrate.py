@@ -8,7 +8,6 @@ measured, 2 bad arguments.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -17,8 +16,15 @@ from tqdm import tqdm
 
 from slokit.bench.benchmark import BenchSettings, check_endpoint
 from slokit.bench.calibrate import CalibrationPlan, measure_endpoint
-from slokit.cli.options import count, non_negative, positive, show_duration, table
-from slokit.errors import ConfigError
+from slokit.cli.options import (
+    api_key,
+    count,
+    endpoint_group,
+    non_negative,
+    positive,
+    show_duration,
+    table,
+)
 from slokit.sim.calibrate import Calibration, FitOptions, FitQuality, fit_profile
 
 NAME = "calibrate"
@@ -29,18 +35,7 @@ _EXIT_OK = 0
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of ``slokit calibrate``; values are validated in :func:`run`."""
-    target = parser.add_argument_group("endpoint")
-    target.add_argument(
-        "--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1"
-    )
-    target.add_argument("--model", required=True, help="model name to request")
-    target.add_argument(
-        "--api-key-env",
-        metavar="VAR",
-        default=None,
-        help="environment variable holding the API key (sent as a bearer token)",
-    )
-    target.add_argument("--timeout", default="600", metavar="SECONDS", help="per-request deadline")
+    target = endpoint_group(parser)
     target.add_argument(
         "--no-force-length",
         action="store_true",
@@ -175,15 +170,10 @@ def _quality(quality: FitQuality) -> str:
 
 
 def _settings(args: argparse.Namespace) -> BenchSettings:
-    api_key = None
-    if args.api_key_env is not None:
-        api_key = os.environ.get(args.api_key_env)
-        if not api_key:
-            raise ConfigError(f"--api-key-env: environment variable {args.api_key_env} is not set")
     return BenchSettings(
         base_url=args.base_url,
         model=args.model,
-        api_key=api_key,
+        api_key=api_key(args),
         timeout_s=positive(args.timeout, "--timeout", "seconds"),
     )
 

@@ -6,7 +6,9 @@ argparse errors, which print a usage block before the message.
 
 from __future__ import annotations
 
+import argparse
 import math
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -108,3 +110,31 @@ def latency_lines(summary: dict[str, Any], metrics: Sequence[str]) -> list[str]:
 
 def _or_nan(value: float | None) -> float:
     return math.nan if value is None else value
+
+
+def endpoint_group(parser: argparse.ArgumentParser) -> argparse._ArgumentGroup:
+    """The ``endpoint`` options of commands that call an OpenAI-compatible server: base URL,
+    model, API key variable, per-request timeout. Returns the group for more options."""
+    target = parser.add_argument_group("endpoint")
+    target.add_argument(
+        "--base-url", required=True, help="OpenAI base URL, e.g. http://127.0.0.1:8000/v1"
+    )
+    target.add_argument("--model", required=True, help="model name to request")
+    target.add_argument(
+        "--api-key-env",
+        metavar="VAR",
+        default=None,
+        help="environment variable holding the API key (sent as a bearer token)",
+    )
+    target.add_argument("--timeout", default="600", metavar="SECONDS", help="per-request deadline")
+    return target
+
+
+def api_key(args: argparse.Namespace) -> str | None:
+    """The API key from the variable ``--api-key-env`` names, or ``None`` without the option."""
+    if args.api_key_env is None:
+        return None
+    key = os.environ.get(args.api_key_env)
+    if not key:
+        raise ConfigError(f"--api-key-env: environment variable {args.api_key_env} is not set")
+    return key
