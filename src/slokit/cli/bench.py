@@ -30,10 +30,10 @@ from slokit.cli.options import (
     count,
     endpoint_group,
     fraction,
-    latency_lines,
+    load_rows,
     non_negative,
     positive,
-    show_duration,
+    run_report,
     table,
 )
 from slokit.cli.options import show_percent as percent
@@ -370,24 +370,12 @@ def _print(args: argparse.Namespace, summary: dict[str, Any], path: Path) -> Non
     if args.json:
         print(orjson.dumps(summary).decode())
         return
-    requests = summary["requests"]
     rows = [
-        (
-            "requests",
-            f"{requests['total']} ({requests['completed']} ok, {requests['failed']} failed)",
-        ),
-        ("duration", show_duration(summary["duration_s"])),
-        ("request throughput", f"{summary['request_throughput']:.4g} req/s"),
-        ("output token throughput", f"{summary['output_token_throughput']:.4g} tok/s"),
+        *load_rows(summary, duration_label="duration"),
         ("goodput", f"{summary['goodput']:.4g} req/s ({summary['goodput_tokens']:.4g} tok/s)"),
         ("SLO attainment", _attainment(summary)),
     ]
-    if requests["errors"]:
-        rows.append(("errors", ", ".join(f"{k}: {v}" for k, v in requests["errors"].items())))
-    print(table(rows))
-    print()
-    print("\n".join(latency_lines(summary, ("ttft_s", "tpot_s", "itl_s", "e2e_s"))))
-    print(f"\nwrote {path}")
+    print(run_report(summary, rows, ("ttft_s", "tpot_s", "itl_s", "e2e_s"), path))
 
 
 def _attainment(summary: dict[str, Any]) -> str:

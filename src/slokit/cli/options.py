@@ -138,3 +138,27 @@ def api_key(args: argparse.Namespace) -> str | None:
     if not key:
         raise ConfigError(f"--api-key-env: environment variable {args.api_key_env} is not set")
     return key
+
+
+def load_rows(summary: dict[str, Any], *, duration_label: str) -> list[tuple[str, str]]:
+    """The first rows of a run's table: requests, duration and throughput."""
+    requests = summary["requests"]
+    return [
+        (
+            "requests",
+            f"{requests['total']} ({requests['completed']} ok, {requests['failed']} failed)",
+        ),
+        (duration_label, show_duration(summary["duration_s"])),
+        ("request throughput", f"{summary['request_throughput']:.4g} req/s"),
+        ("output token throughput", f"{summary['output_token_throughput']:.4g} tok/s"),
+    ]
+
+
+def run_report(
+    summary: dict[str, Any], rows: list[tuple[str, str]], metrics: Sequence[str], path: object
+) -> str:
+    """A run's printed report: ``rows`` (plus the errors, if any), the latency table, the file."""
+    errors = summary["requests"]["errors"]
+    if errors:
+        rows = [*rows, ("errors", ", ".join(f"{k}: {v}" for k, v in errors.items()))]
+    return "\n".join([table(rows), "", *latency_lines(summary, metrics), "", f"wrote {path}"])

@@ -21,11 +21,10 @@ from slokit.bench.benchmark import results_document, write_run
 from slokit.cli import bench
 from slokit.cli.options import (
     count,
-    latency_lines,
+    load_rows,
     non_negative,
     positive,
-    show_duration,
-    table,
+    run_report,
 )
 from slokit.errors import ConfigError
 from slokit.policies import (
@@ -360,16 +359,9 @@ def _print(
     if args.json:
         print(orjson.dumps({**summary, "simulation": simulation}).decode())
         return
-    requests = summary["requests"]
     utilization = simulation["utilization"]
     rows = [
-        (
-            "requests",
-            f"{requests['total']} ({requests['completed']} ok, {requests['failed']} failed)",
-        ),
-        ("simulated time", show_duration(summary["duration_s"])),
-        ("request throughput", f"{summary['request_throughput']:.4g} req/s"),
-        ("output token throughput", f"{summary['output_token_throughput']:.4g} tok/s"),
+        *load_rows(summary, duration_label="simulated time"),
         ("goodput", f"{summary['goodput']:.4g} req/s"),
         (
             "replicas (mean / peak)",
@@ -379,12 +371,7 @@ def _print(
         ("replica-hours", f"{simulation['replica_seconds'] / 3600:.4g}"),
         ("cost", f"{simulation['cost']:.4g}"),
     ]
-    if requests["errors"]:
-        rows.append(("errors", ", ".join(f"{k}: {v}" for k, v in requests["errors"].items())))
-    print(table(rows))
-    print()
-    print("\n".join(latency_lines(summary, ("ttft_s", "tpot_s", "e2e_s", "wait_s"))))
-    print(f"\nwrote {path}")
+    print(run_report(summary, rows, ("ttft_s", "tpot_s", "e2e_s", "wait_s"), path))
 
 
 def _number(value: float | None) -> str:
