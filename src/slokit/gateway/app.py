@@ -55,6 +55,9 @@ class GatewayApp:
         self.config = config
         self.telemetry = Telemetry()
         self._models = {model.name: model for model in config.models}
+        # A routed alias starts as its fallback model; the route stage picks the real one.
+        for route in config.routes:
+            self._models[route.name] = self._models[route.fallback]
         self._ids = itertools.count(1)
         self._handler: Handler | None = None
         self._backends: list[OpenAIHttpBackend] = []
@@ -213,8 +216,8 @@ class GatewayApp:
         except _ClientGoneError:
             return
         if reply.chunks is None:
-            content_type = [(b"content-type", reply.content_type.encode())]
-            await _respond(send, reply.status, reply.body, content_type)
+            out = [(b"content-type", reply.content_type.encode()), *call.response_headers]
+            await _respond(send, reply.status, reply.body, out)
             return
         await _stream(call, reply, receive, send)
 
@@ -328,7 +331,11 @@ async def _stream(call: Call, reply: Reply, receive: Receive, send: Send) -> Non
             hook(error, aborted)
 
     try:
-        headers = [(b"content-type", reply.content_type.encode()), *_STREAM_HEADERS]
+        headers = [
+            (b"content-type", reply.content_type.encode()),
+            *_STREAM_HEADERS,
+            *call.response_headers,
+        ]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         # A client that leaves mid-stream must free the upstream at once, not at the stream's end.
         watcher = asyncio.ensure_future(receive())

@@ -39,13 +39,42 @@ class BackendConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Price:
+    """What a model's calls cost, in US dollars: per million input and output tokens, per call."""
+
+    input_per_mtok: float = 0.0
+    output_per_mtok: float = 0.0
+    per_request: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("input_per_mtok", "output_per_mtok", "per_request"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise ConfigError(f"price {name} must be >= 0, got {value}")
+
+    def cost(self, prompt_tokens: int, output_tokens: int) -> float:
+        return (
+            self.per_request
+            + prompt_tokens * self.input_per_mtok * 1e-6
+            + output_tokens * self.output_per_mtok * 1e-6
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ModelConfig:
-    """A model clients may name, and the replicas that serve it."""
+    """A model clients may name, and the replicas that serve it.
+
+    ``constrained_decoding``: its backends honour ``response_format`` with a JSON schema
+    (vLLM, SGLang, llama.cpp), so structured requests go up as they are; otherwise the
+    structured stage repairs and validates the reply on the CPU.
+    """
 
     name: str
     backends: tuple[BackendConfig, ...]
     slo: SLOSpec | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
+    price: Price | None = None
+    constrained_decoding: bool = False
 
     def __post_init__(self) -> None:
         if not self.backends:
@@ -123,6 +152,80 @@ class AdmissionConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class RouteConfig:
+    """A routed alias (e.g. ``auto``): its requests go to the model a trained router picks.
+
+    ``router`` is a file from ``slokit route train``; ``models`` maps the router's model names
+    to the gateway's (unmapped names are taken as they are); ``tradeoff`` overrides the
+    router's calibrated threshold (see docs/routing.md); ``fallback`` serves the request when
+    the router cannot score it (no prompt text).
+    """
+
+    name: str
+    router: Path
+    fallback: str
+    models: tuple[tuple[str, str], ...] = ()
+    tradeoff: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.tradeoff is not None and not self.tradeoff >= 0:
+            raise ConfigError(f"routes.{self.name}.tradeoff must be >= 0, got {self.tradeoff}")
+
+    def gateway_model(self, router_model: str) -> str:
+        return dict(self.models).get(router_model, router_model)
+
+
+CacheStoreKind = Literal["memory", "sqlite"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStageConfig:
+    """The response cache in front of the models (docs/cache.md).
+
+    Exact hits always; semantic hits when ``calibration`` (from ``slokit cache calibrate``)
+    is given, with the embedder it was calibrated with. ``store``: ``memory`` (this process)
+    or ``sqlite`` at ``path`` (kept across restarts). Sampled requests (temperature > 0) are
+    served from the cache only when ``allow_sampled``.
+    """
+
+    store: CacheStoreKind = "memory"
+    path: Path | None = None
+    ttl_s: float = 3600.0
+    capacity: int = 100_000
+    calibration: Path | None = None
+    allow_sampled: bool = False
+
+    def __post_init__(self) -> None:
+        if self.store == "sqlite" and self.path is None:
+            raise ConfigError("stages.cache.path: required with store: sqlite; write a file path")
+        if not self.ttl_s > 0:
+            raise ConfigError(f"stages.cache.ttl must be > 0 s, got {self.ttl_s}")
+        if self.capacity < 1:
+            raise ConfigError(f"stages.cache.capacity must be >= 1, got {self.capacity}")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StructuredStageConfig:
+    """Structured output for requests with a JSON ``response_format`` (docs/structured.md).
+
+    ``max_reasks`` model calls at most per request when repair on the CPU fails, and
+    ``reask_max_tokens`` the most output tokens each may use; 0 re-asks: never call again.
+    """
+
+    enabled: bool = True
+    max_reasks: int = 1
+    reask_max_tokens: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.max_reasks < 0:
+            raise ConfigError(f"stages.structured.max_reasks must be >= 0, got {self.max_reasks}")
+        if self.reask_max_tokens < 1:
+            raise ConfigError(
+                f"stages.structured.reask_max_tokens must be >= 1, got {self.reask_max_tokens}"
+            )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class TelemetryConfig:
     """Per-request log in the bench record format, and OpenTelemetry spans (an extra)."""
 
@@ -145,12 +248,26 @@ class GatewayConfig:
     breaker: BreakerConfig = field(default_factory=BreakerConfig)
     max_attempts: int = 3
     telemetry: TelemetryConfig = field(default_factory=TelemetryConfig)
+    routes: tuple[RouteConfig, ...] = ()
+    cache: CacheStageConfig | None = None
+    structured: StructuredStageConfig = field(default_factory=StructuredStageConfig)
     local_model: bool = False
 
     def __post_init__(self) -> None:
         names = [model.name for model in self.models]
         if len(set(names)) != len(names):
             raise ConfigError("models: a model name appears twice; keep one")
+        for route in self.routes:
+            if route.name in names:
+                raise ConfigError(
+                    f"routes.{route.name}: a model has this name too; give the alias another"
+                )
+            for target in (route.fallback, *(model for _, model in route.models)):
+                if target not in names:
+                    raise ConfigError(
+                        f"routes.{route.name}: no model {target!r} under models; add it or "
+                        "map the router's model names to configured ones"
+                    )
         if self.max_attempts < 1:
             raise ConfigError(f"max_attempts must be >= 1, got {self.max_attempts}")
         if self.max_body_bytes < 1:
@@ -158,3 +275,6 @@ class GatewayConfig:
 
     def model(self, name: str) -> ModelConfig | None:
         return next((model for model in self.models if model.name == name), None)
+
+    def route(self, name: str) -> RouteConfig | None:
+        return next((route for route in self.routes if route.name == name), None)

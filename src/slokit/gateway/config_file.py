@@ -22,8 +22,12 @@ from slokit.errors import ConfigError
 from slokit.gateway.config import (
     AdmissionConfig,
     BackendConfig,
+    CacheStageConfig,
     GatewayConfig,
     ModelConfig,
+    Price,
+    RouteConfig,
+    StructuredStageConfig,
     TelemetryConfig,
     TenantConfig,
 )
@@ -92,10 +96,25 @@ class _Timeouts(_Strict):
     total: Seconds = 600.0
 
 
+class _Price(_Strict):
+    input: float = Field(default=0.0, ge=0)
+    output: float = Field(default=0.0, ge=0)
+    per_request: float = Field(default=0.0, ge=0)
+
+
 class _Model(_Strict):
     backends: list[_Backend] = Field(min_length=1)
     slo: Slo = None
     timeouts: _Timeouts = _Timeouts()
+    price: _Price | None = None
+    constrained_decoding: bool = False
+
+
+class _Route(_Strict):
+    router: Path
+    fallback: str
+    models: dict[str, str] = Field(default_factory=dict)
+    tradeoff: float | None = Field(default=None, ge=0)
 
 
 class _Tenant(_Strict):
@@ -140,10 +159,27 @@ class _Breaker(_Strict):
     cooldown: Seconds = 10.0
 
 
+class _Cache(_Strict):
+    store: Literal["memory", "sqlite"] = "memory"
+    path: Path | None = None
+    ttl: Seconds = 3600.0
+    capacity: int = Field(default=100_000, ge=1)
+    calibration: Path | None = None
+    allow_sampled: bool = False
+
+
+class _Structured(_Strict):
+    enabled: bool = True
+    max_reasks: int = Field(default=1, ge=0, le=10)
+    reask_max_tokens: int = Field(default=1024, ge=1)
+
+
 class _Stages(_Strict):
     admission: _Admission = _Admission()
     retry: _Retry = _Retry()
     circuit_breaker: _Breaker = _Breaker()
+    cache: _Cache | None = None
+    structured: _Structured = _Structured()
 
 
 class _Telemetry(_Strict):
@@ -154,6 +190,7 @@ class _Telemetry(_Strict):
 class _File(_Strict):
     server: _Server = _Server()
     models: dict[str, _Model] = Field(default_factory=dict)
+    routes: dict[str, _Route] = Field(default_factory=dict)
     tenants: dict[str, _Tenant] = Field(default_factory=dict)
     stages: _Stages = _Stages()
     telemetry: _Telemetry = _Telemetry()
@@ -193,6 +230,13 @@ def parse_config(data: object, *, source: str = "slokit.yaml") -> GatewayConfig:
     except pydantic.ValidationError as error:
         lines = [f"{_key_path(e['loc'])}: {_fix(e)}" for e in error.errors()]
         raise ConfigError(f"{source}: " + "\n  ".join(lines)) from None
+    try:
+        return _gateway_config(parsed)
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
+
+
+def _gateway_config(parsed: _File) -> GatewayConfig:
     stages = parsed.stages
     models = tuple(
         ModelConfig(
@@ -210,8 +254,26 @@ def parse_config(data: object, *, source: str = "slokit.yaml") -> GatewayConfig:
                 inter_chunk_s=model.timeouts.inter_chunk,
                 total_s=model.timeouts.total,
             ),
+            price=None
+            if model.price is None
+            else Price(
+                input_per_mtok=model.price.input,
+                output_per_mtok=model.price.output,
+                per_request=model.price.per_request,
+            ),
+            constrained_decoding=model.constrained_decoding,
         )
         for name, model in parsed.models.items()
+    )
+    routes = tuple(
+        RouteConfig(
+            name=name,
+            router=route.router,
+            fallback=route.fallback,
+            models=tuple(route.models.items()),
+            tradeoff=route.tradeoff,
+        )
+        for name, route in parsed.routes.items()
     )
     tenants = tuple(
         TenantConfig(
@@ -225,15 +287,33 @@ def parse_config(data: object, *, source: str = "slokit.yaml") -> GatewayConfig:
         for name, tenant in parsed.tenants.items()
     )
     if len({t.key_sha256 for t in tenants}) != len(tenants):
-        raise ConfigError(f"{source}: tenants: two tenants share one key; give each its own")
+        raise ConfigError("tenants: two tenants share one key; give each its own")
+    cache = stages.cache
+    structured = stages.structured
     return GatewayConfig(
         models=models,
         tenants=tenants,
+        routes=routes,
+        cache=None
+        if cache is None
+        else CacheStageConfig(
+            store=cache.store,
+            path=cache.path,
+            ttl_s=cache.ttl,
+            capacity=cache.capacity,
+            calibration=cache.calibration,
+            allow_sampled=cache.allow_sampled,
+        ),
+        structured=StructuredStageConfig(
+            enabled=structured.enabled,
+            max_reasks=structured.max_reasks,
+            reask_max_tokens=structured.reask_max_tokens,
+        ),
         host=parsed.server.host,
         port=parsed.server.port,
         max_body_bytes=parsed.server.max_body_bytes,
         shutdown_grace_s=parsed.server.shutdown_grace,
-        admission=_admission(stages.admission, source),
+        admission=_admission(stages.admission),
         retry_budget=RetryBudgetConfig(
             ratio=stages.retry.budget_ratio, initial=stages.retry.initial
         ),
@@ -247,25 +327,22 @@ def parse_config(data: object, *, source: str = "slokit.yaml") -> GatewayConfig:
     )
 
 
-def _admission(parsed: _Admission, source: str) -> AdmissionConfig:
-    try:
-        return AdmissionConfig(
-            max_concurrency=parsed.max_concurrency,
-            initial_concurrency=parsed.initial_concurrency,
-            min_concurrency=parsed.min_concurrency,
-            adaptive=parsed.adaptive,
-            budget_s=parsed.budget,
-            service_share=parsed.service_share,
-            max_queue=parsed.max_queue,
-            max_wait_s=parsed.max_wait,
-            smoothing=parsed.smoothing,
-            max_step=parsed.max_step,
-            service_quantile=parsed.service_quantile,
-            service_window=parsed.service_window,
-            probe_gain=parsed.probe_gain,
-        )
-    except ConfigError as error:
-        raise ConfigError(f"{source}: {error}") from None
+def _admission(parsed: _Admission) -> AdmissionConfig:
+    return AdmissionConfig(
+        max_concurrency=parsed.max_concurrency,
+        initial_concurrency=parsed.initial_concurrency,
+        min_concurrency=parsed.min_concurrency,
+        adaptive=parsed.adaptive,
+        budget_s=parsed.budget,
+        service_share=parsed.service_share,
+        max_queue=parsed.max_queue,
+        max_wait_s=parsed.max_wait,
+        smoothing=parsed.smoothing,
+        max_step=parsed.max_step,
+        service_quantile=parsed.service_quantile,
+        service_window=parsed.service_window,
+        probe_gain=parsed.probe_gain,
+    )
 
 
 def load_config(path: Path) -> GatewayConfig:

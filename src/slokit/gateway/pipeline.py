@@ -7,16 +7,20 @@ hook per chunk and one at its end; recording, admission release) or, to change i
 it (replace ``reply.chunks`` with a generator over it: structured repair). The order, outermost
 first::
 
-    record -> authenticate -> rate limit -> admission -> [cache] -> [route] -> backend
+    record -> authenticate -> rate limit -> cache -> route -> admission -> structured -> backend
 
-The bracketed slots are where the cache and routing stages go; ``build_stages`` in app.py
-composes the list from config.
+The cache answers before anything queues or routes (a hit costs no model call and no wait);
+routing picks the model before admission, which limits per model; structured output sits
+next to the backend so that a re-ask goes straight upstream. ``build_stages`` in app.py
+composes the list from config, leaving out the stages that are not configured.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, Protocol
+
+import orjson
 
 from slokit.gateway.config import ModelConfig, TenantConfig
 from slokit.gateway.wire import ApiError, Endpoint
@@ -27,6 +31,7 @@ class Call:
 
     __slots__ = (
         "admitted_s",
+        "annotations",
         "body",
         "disconnected",
         "endpoint",
@@ -36,6 +41,8 @@ class Call:
         "received_s",
         "replica",
         "request_id",
+        "requested_model",
+        "response_headers",
         "stream",
         "tenant",
     )
@@ -63,6 +70,18 @@ class Call:
         self.admitted_s: float | None = None
         self.replica: str | None = None
         self.disconnected = False
+        #: The name the client asked for: a model, or a routed alias that a stage resolves.
+        self.requested_model: str = payload["model"]
+        #: What stages decided (route, cache, parse outcome...): into the request log.
+        self.annotations: dict[str, str | float] = {}
+        #: Headers the stages add to the response (``x-slokit-*``), sent with its status.
+        self.response_headers: list[tuple[bytes, bytes]] = []
+
+    def set_payload(self, payload: dict[str, Any]) -> None:
+        """Replace the request the backend sends upstream (a stage changed the model or format)."""
+        self.payload = payload
+        self.body = orjson.dumps(payload)
+        self.stream = bool(payload.get("stream"))
 
 
 ChunkHook = Callable[[bytes], None]

@@ -92,6 +92,45 @@ class Telemetry:
             registry=registry,
         )
 
+        self.cost = Counter(
+            "slokit_gateway_cost_usd",
+            "What the answered requests cost, in US dollars, by the models' price table.",
+            _LABELS,
+            registry=registry,
+        )
+        self.routed = Counter(
+            "slokit_gateway_routed",
+            "Requests for a routed alias, by the model the router picked.",
+            ("route", "model"),
+            registry=registry,
+        )
+        self.route_seconds = Histogram(
+            "slokit_gateway_route_seconds",
+            "Time to score and route one request, embedding included.",
+            ("route",),
+            buckets=_TOKEN_BUCKETS_S,
+            registry=registry,
+        )
+        self.cache_lookups = Counter(
+            "slokit_gateway_cache_lookups",
+            "Cache outcomes: hit (exact or semantic), miss, bypass.",
+            ("model", "result"),
+            registry=registry,
+        )
+        self.structured = Counter(
+            "slokit_gateway_structured",
+            "Structured-output requests by parse outcome: valid, repaired, coerced, reasked, "
+            "failed.",
+            ("model", "parse"),
+            registry=registry,
+        )
+        self.reask_calls = Counter(
+            "slokit_gateway_reask_calls",
+            "Extra model calls made to re-ask for valid structured output.",
+            ("model",),
+            registry=registry,
+        )
+
     def exposition(self) -> bytes:
         """The metrics in the Prometheus text format."""
         return generate_latest(self.registry)

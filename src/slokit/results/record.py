@@ -12,6 +12,7 @@ follow vLLM's benchmark definitions:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
@@ -33,6 +34,9 @@ class RequestRecord:
     report usage and ``output_tokens`` is the number of content chunks instead. ``error`` is the
     error class (``None`` on success), ``status`` the HTTP status (0 when no response arrived).
     ``wait_s`` is the time spent queued before service, where the producer knows it.
+    ``model`` is the model that served it, ``cost_usd`` its price by the gateway's price table;
+    ``annotations`` what the gateway's stages decided (``route``, ``route_score``, ``cache``,
+    ``similarity``, ``parse``, ...).
     """
 
     request_id: int
@@ -48,6 +52,9 @@ class RequestRecord:
     error: str | None = None
     wait_s: float | None = None
     replica: str | None = None
+    model: str | None = None
+    cost_usd: float | None = None
+    annotations: Mapping[str, str | float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +122,12 @@ class RequestRecord:
             data["wait_s"] = round(self.wait_s, 6)
         if self.replica is not None:
             data["replica"] = self.replica
+        if self.model is not None:
+            data["model"] = self.model
+        if self.cost_usd is not None:
+            data["cost_usd"] = self.cost_usd
+        if self.annotations:
+            data["annotations"] = dict(self.annotations)
         return data
 
     @classmethod
@@ -137,9 +150,20 @@ class RequestRecord:
                 error=None if data.get("error") is None else str(data["error"]),
                 wait_s=None if data.get("wait_s") is None else float(data["wait_s"]),
                 replica=None if data.get("replica") is None else str(data["replica"]),
+                model=None if data.get("model") is None else str(data["model"]),
+                cost_usd=None if data.get("cost_usd") is None else float(data["cost_usd"]),
+                annotations=_annotations(data.get("annotations")),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise DataError(f"malformed request record: {error!r} in {data!r:.200}") from error
         if not all(math.isfinite(t) for t in (record.sent_s, record.end_s)):
             raise DataError(f"request record {record.request_id} has non-finite times")
         return record
+
+
+def _annotations(value: object) -> dict[str, str | float]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise TypeError(f"annotations must be an object, got {type(value).__name__}")
+    return {str(k): v if isinstance(v, int | float) else str(v) for k, v in value.items()}

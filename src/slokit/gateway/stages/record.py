@@ -49,13 +49,15 @@ class RecordStage:
         if reply.chunks is None:
             # Usage closes an OpenAI reply: the tail holds it, even after a long embedding.
             body = reply.body[-1024:] if reply.status < 300 else b""
-            self._finish(
+            cost = self._finish(
                 call,
                 status=reply.status,
                 error=None if reply.status < 300 else "upstream_status",
                 first_token_s=time.perf_counter() if reply.status < 300 else None,
                 usage=body,
             )
+            if cost is not None:
+                call.response_headers.append((b"x-slokit-cost-usd", f"{cost:.8f}".encode()))
             return reply
         watch = _StreamWatch(self, call, reply.status, reply.body)
         reply.watch(on_chunk=watch.on_chunk, on_end=watch.on_end)
@@ -70,7 +72,8 @@ class RecordStage:
         first_token_s: float | None = None,
         chunk_times_s: list[float] | None = None,
         usage: bytes = b"",
-    ) -> None:
+    ) -> float | None:
+        """Count and log the call; its cost by the model's price table (None: no price)."""
         end_s = time.perf_counter()
         tenant = call.tenant
         key = (call.model.name, tenant.name if tenant is not None else ANONYMOUS_TENANT)
@@ -99,12 +102,18 @@ class RecordStage:
                 series.ttft.observe(ttft_s)
                 if output_tokens >= 2:
                     series.tpot.observe((e2e_s - ttft_s) / (output_tokens - 1))
+        prompt_match = _PROMPT_TOKENS.search(usage) if usage else None
+        prompt_tokens = int(prompt_match[1]) if prompt_match else 0
+        price = call.model.price
+        cost = None
+        if price is not None and error is None and call.annotations.get("cache") != "hit":
+            cost = price.cost(prompt_tokens, output_tokens)
+            series.cost.inc(cost)
         spec = tenant.slo if tenant is not None and tenant.slo else call.model.slo
         judged = spec is not None and spec.per_request
         if not judged and self._writer is None:
-            return
+            return cost
         origin_s = self._origin_s
-        prompt_match = _PROMPT_TOKENS.search(usage) if usage else None
         record = RequestRecord(
             request_id=call.request_id,
             scheduled_s=received_s - origin_s,
@@ -112,19 +121,23 @@ class RecordStage:
             end_s=end_s - origin_s,
             first_token_s=None if first_token_s is None else first_token_s - origin_s,
             chunk_times_s=tuple(t - origin_s for t in chunk_times_s or ()),
-            prompt_tokens=int(prompt_match[1]) if prompt_match else 0,
+            prompt_tokens=prompt_tokens,
             output_tokens=output_tokens,
             output_tokens_counted=output_match is None and chunk_times_s is not None,
             status=status,
             error=error,
             wait_s=wait_s,
             replica=call.replica,
+            model=call.model.name,
+            cost_usd=cost,
+            annotations=call.annotations,
         )
         if judged and spec is not None:
             verdict = judge_request(spec, record.metric_values(), ok=record.ok)
             series.verdict(good=verdict.good).inc()
         if self._writer is not None:
             self._writer.write(record)
+        return cost
 
 
 class _Series:
@@ -137,8 +150,8 @@ class _Series:
     """
 
     __slots__ = (
-        "_by_status", "_telemetry", "_verdicts", "admitted", "e2e", "key", "queue_wait", "shed",
-        "tpot", "ttft",
+        "_by_status", "_telemetry", "_verdicts", "admitted", "cost", "e2e", "key", "queue_wait",
+        "shed", "tpot", "ttft",
     )  # fmt: skip
 
     def __init__(self, telemetry: Telemetry, model: str, tenant: str) -> None:
@@ -150,6 +163,7 @@ class _Series:
         self.queue_wait = telemetry.queue_wait.labels(model, tenant)
         self.admitted = telemetry.admitted.labels(model, tenant)
         self.shed = telemetry.shed.labels(model, tenant)
+        self.cost = telemetry.cost.labels(model, tenant)
         self._by_status: dict[int, Counter] = {}
         self._verdicts: dict[bool, Counter] = {}
 
