@@ -7,8 +7,9 @@ TORCH := torch==2.13.0
 
 .PHONY: setup system-deps local-model run test lint typecheck unit clean
 
-# Debian packages the tests use for real (headless Chromium renders the HTML report).
-DEBIAN_PACKAGES := chromium
+# Debian packages the tests use for real (headless Chromium renders the HTML report; the Redis
+# store's tests start their own redis-server). PostgreSQL + pgvector come from pip (pgserver).
+DEBIAN_PACKAGES := chromium redis-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # Re-install only when the declared dependencies or these install steps change.

@@ -28,6 +28,7 @@ class ScriptedUpstream:
     """An OpenAI-shaped upstream whose behaviour is chosen by the path prefix of its base URL.
 
     ``/ok/v1`` answers; ``/status-NNN/v1`` answers HTTP NNN; ``/hang/v1`` never answers;
+    ``/slow/v1`` answers after 0.3 s;
     ``/gated/v1`` streams one token, waits for :meth:`open_gate`, then finishes; ``/stall/v1``
     streams one token and then nothing. ``requests`` counts calls per prefix.
     """
@@ -86,6 +87,8 @@ class ScriptedUpstream:
             )
         if behaviour == "hang":
             await self.forever.wait()
+        elif behaviour == "slow":
+            await asyncio.sleep(0.3)
         if endpoint == "embeddings":
             reply = {
                 "object": "list",

@@ -21,6 +21,9 @@ from slokit.cache.embedder import Embedder
 from slokit.cache.evaluation import Evaluation, Pair, build_protocol, evaluate, read_pairs
 from slokit.cache.index import AutoIndex, BruteForceIndex, HnswConfig, HnswIndex
 from slokit.cache.memory import MemoryStore, MemoryStoreConfig
+from slokit.cache.pgvector_store import PgvectorStore, PgvectorStoreConfig
+from slokit.cache.redis_store import RedisStore, RedisStoreConfig
+from slokit.cache.remote import StoreUnavailableError
 from slokit.cache.request import CacheRequest
 from slokit.cache.sqlite import SqliteStore, SqliteStoreConfig
 from slokit.cache.store import Entry, Neighbour, Store
@@ -45,10 +48,15 @@ __all__ = [
     "MicroBatcher",
     "Neighbour",
     "Pair",
+    "PgvectorStore",
+    "PgvectorStoreConfig",
+    "RedisStore",
+    "RedisStoreConfig",
     "ResponseCache",
     "SqliteStore",
     "SqliteStoreConfig",
     "Store",
+    "StoreUnavailableError",
     "WallClock",
     "build_protocol",
     "calibrate",

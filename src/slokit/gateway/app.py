@@ -27,6 +27,7 @@ from slokit.gateway.stages.authenticate import AuthenticateStage
 from slokit.gateway.stages.backend import BackendStage, Replica
 from slokit.gateway.stages.rate_limit import RateLimitStage
 from slokit.gateway.stages.record import RecordStage
+from slokit.gateway.stages.structured import StructuredStage
 from slokit.gateway.telemetry import Telemetry
 from slokit.gateway.wire import ApiError, Endpoint, parse_request
 from slokit.results import RecordWriter
@@ -45,7 +46,7 @@ _GENERATION: dict[str, Endpoint] = {
 }
 _JSON = [(b"content-type", b"application/json")]
 _STREAM_HEADERS = [(b"cache-control", b"no-cache"), (b"x-accel-buffering", b"no")]
-_WANTED_HEADERS = frozenset({b"authorization", b"content-length"})
+_WANTED_HEADERS = frozenset({b"authorization", b"content-length", b"x-slokit-cache"})
 
 
 class GatewayApp:
@@ -243,6 +244,14 @@ def build_stages(app: GatewayApp, clock: MonotonicClock) -> list[Stage]:
         stages.append(AuthenticateStage(config.tenants))
         if any(t.requests_per_s or t.tokens_per_min for t in config.tenants):
             stages.append(RateLimitStage(config.tenants, clock))
+    if config.cache is not None:
+        from slokit.gateway.stages.cache import CacheStage  # noqa: PLC0415  (loads numpy, hnswlib)
+
+        stages.append(CacheStage.from_config(config.cache, app.telemetry))
+    if config.routes:
+        from slokit.gateway.stages.route import RouteStage  # noqa: PLC0415  (loads torch)
+
+        stages.append(RouteStage.from_config(config, app.telemetry))
     if config.admission.max_concurrency is not None and app.backend_stage is not None:
         retry_s = config.breaker.cooldown_s
         admission = SLOAdmission(
@@ -254,11 +263,12 @@ def build_stages(app: GatewayApp, clock: MonotonicClock) -> list[Stage]:
             down_retry_after_s=retry_s,
         )
         stages.append(AdmissionStage(admission, unavailable_retry_after_s=retry_s))
+    if config.structured.enabled:
+        stages.append(StructuredStage(config.structured, app.telemetry))
     if config.telemetry.tracing:
         from slokit.gateway.tracing import TracingStage  # noqa: PLC0415  (an optional extra)
 
         stages.insert(0, TracingStage())
-    # Slots for later levers, in order: cache (exact, semantic), then routing.
     return stages
 
 
