@@ -15,9 +15,10 @@ HARD_WORDS = ("eigenvalue", "manifold", "homology", "tensor", "lemma", "integral
 
 
 def synthetic(n: int, seed: int = 0) -> LabelledSet:
-    """Half easy prompts (both right, mostly), half hard (only strong right, mostly)."""
+    """Half easy prompts (both right, mostly), half hard (only strong right, mostly); the
+    subject labels name which half."""
     rng = random.Random(seed)
-    prompts, labels = [], []
+    prompts, labels, subjects = [], [], []
     for i in range(n):
         hard = i % 2 == 1
         words = rng.choices(HARD_WORDS if hard else EASY_WORDS, k=6)
@@ -25,7 +26,10 @@ def synthetic(n: int, seed: int = 0) -> LabelledSet:
         noisy = rng.random() < 0.1
         weak_right = (not hard) != noisy
         labels.append((weak_right, True))
-    return LabelledSet(tuple(prompts), (WEAK, STRONG), np.array(labels, dtype=bool))
+        subjects.append("hard" if hard else "easy")
+    return LabelledSet(
+        tuple(prompts), (WEAK, STRONG), np.array(labels, dtype=bool), tuple(subjects)
+    )
 
 
 @pytest.fixture

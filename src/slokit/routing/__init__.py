@@ -30,6 +30,7 @@ from slokit.routing.metrics import (
 from slokit.routing.policy import CostBudget, ModelPrice, StrongShare, Target, calibrate, choose
 from slokit.routing.router import DifficultyRouter, RouteDecision, Router, RouterSpec
 from slokit.routing.router_file import load_router, save_router
+from slokit.routing.subject import SubjectConfig
 from slokit.routing.train import LIGHT_MODELS, TrainConfig, TrainedRouter, train_router
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "RoutingQuality",
     "SelfConsistencyVerifier",
     "StrongShare",
+    "SubjectConfig",
     "Target",
     "Tier",
     "TrainConfig",

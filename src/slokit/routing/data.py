@@ -17,11 +17,16 @@ STRONG = "strong"
 
 @dataclass(frozen=True, slots=True)
 class LabelledSet:
-    """``correct[i, m]`` says whether model ``models[m]`` answered ``prompts[i]`` correctly."""
+    """``correct[i, m]`` says whether model ``models[m]`` answered ``prompts[i]`` correctly.
+
+    ``subjects``, when the data labels them, names each prompt's subject (MMLU's 57): a
+    training-time label only, since routing sees the prompt alone.
+    """
 
     prompts: tuple[str, ...]
     models: tuple[str, ...]
     correct: NDArray[np.bool_]
+    subjects: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.correct.shape != (len(self.prompts), len(self.models)):
@@ -29,6 +34,8 @@ class LabelledSet:
                 f"correctness must be {len(self.prompts)} prompts x {len(self.models)} models, "
                 f"got shape {self.correct.shape}"
             )
+        if self.subjects is not None and len(self.subjects) != len(self.prompts):
+            raise DataError(f"{len(self.prompts)} prompts but {len(self.subjects)} subjects")
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -41,8 +48,10 @@ class LabelledSet:
 
     def take(self, rows: NDArray[np.intp]) -> LabelledSet:
         """The examples at ``rows``, in that order."""
+        picked = rows.tolist()
+        subjects = None if self.subjects is None else tuple(self.subjects[i] for i in picked)
         return LabelledSet(
-            tuple(self.prompts[i] for i in rows.tolist()), self.models, self.correct[rows]
+            tuple(self.prompts[i] for i in picked), self.models, self.correct[rows], subjects
         )
 
     def split(self, holdout: float, seed: int) -> tuple[LabelledSet, LabelledSet]:
@@ -60,7 +69,8 @@ def load_labelled(path: Path) -> LabelledSet:
     """Read JSON Lines of ``{"prompt", "weak_correct", "strong_correct"}``.
 
     Rows may instead carry ``"correct": {"<model>": bool, ...}`` for more than two models;
-    every row must then name the same models.
+    every row must then name the same models. An optional string ``"subject"`` is kept when
+    every row has one (the ``subject`` light model learns from it).
     """
     try:
         lines = path.read_bytes().splitlines()
@@ -68,6 +78,7 @@ def load_labelled(path: Path) -> LabelledSet:
         raise DataError(f"{path}: cannot read routing data: {error.strerror}") from error
     prompts: list[str] = []
     labels: list[tuple[bool, ...]] = []
+    subjects: list[str] = []
     models: tuple[str, ...] | None = None
     for number, line in enumerate(lines, start=1):
         if not line.strip():
@@ -84,9 +95,16 @@ def load_labelled(path: Path) -> LabelledSet:
             raise DataError(f"{where}: labels for {list(row_models)}, earlier rows {list(models)}")
         prompts.append(prompt)
         labels.append(row_labels)
+        if isinstance(row.get("subject"), str):
+            subjects.append(row["subject"])
     if models is None:
         raise DataError(f"{path}: no examples")
-    return LabelledSet(tuple(prompts), models, np.array(labels, dtype=np.bool_))
+    return LabelledSet(
+        tuple(prompts),
+        models,
+        np.array(labels, dtype=np.bool_),
+        tuple(subjects) if len(subjects) == len(prompts) else None,
+    )
 
 
 def _parse_row(row: object, where: str) -> tuple[str, tuple[str, ...], tuple[bool, ...]]:

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 
 from slokit.embedding import Embedder, embedder_named
 from slokit.errors import DataError
-from slokit.routing import factorisation, knn, logistic
+from slokit.routing import factorisation, knn, logistic, subject
 from slokit.routing.features import FeatureSpec
 from slokit.routing.policy import CostBudget, ModelPrice, StrongShare, Target
 from slokit.routing.predictor import CorrectnessModel, State
@@ -30,6 +30,7 @@ _LOADERS: dict[str, Callable[[State], CorrectnessModel]] = {
     knn.KIND: knn.KNNModel.from_state,
     logistic.KIND: logistic.LogisticModel.from_state,
     factorisation.KIND: factorisation.FactorisationModel.from_state,
+    subject.KIND: subject.SubjectModel.from_state,
 }
 
 

@@ -5,6 +5,9 @@ candidate light model is fitted on the first and scored by APGR on the second; t
 kept as it is, not refitted, so that the trade-off, calibrated to the target on its
 validation predictions, is calibrated on exactly the model that routes, for examples it has
 never seen.
+
+The ``subject`` light model also learns from the examples' subject labels; it is a candidate
+only when the data has them, and is skipped otherwise.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import numpy as np
 
 from slokit.embedding import Embedder
 from slokit.errors import ConfigError, DataError
-from slokit.routing import factorisation, knn, logistic
+from slokit.routing import factorisation, knn, logistic, subject
 from slokit.routing.data import LabelledSet
 from slokit.routing.factorisation import FactorisationConfig, FactorisationModel
 from slokit.routing.features import FeatureSpec, featurise
@@ -26,8 +29,13 @@ from slokit.routing.metrics import RoutingQuality, routing_quality
 from slokit.routing.policy import ModelPrice, StrongShare, Target, calibrate
 from slokit.routing.predictor import CorrectnessModel, Features, Labels, Probabilities
 from slokit.routing.router import DifficultyRouter, RouterSpec
+from slokit.routing.subject import SubjectConfig, SubjectModel
 
-LIGHT_MODELS = (knn.KIND, logistic.KIND, factorisation.KIND)
+LIGHT_MODELS = (knn.KIND, logistic.KIND, factorisation.KIND, subject.KIND)
+# Light models that learn from subject labels as well as correctness.
+NEEDS_SUBJECTS = frozenset({subject.KIND})
+
+Fitter = Callable[[Features, Labels, tuple[str, ...] | None], CorrectnessModel]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -48,6 +56,7 @@ class TrainConfig:
     knn: KNNConfig = field(default_factory=KNNConfig)
     logistic: LogisticConfig = field(default_factory=LogisticConfig)
     factorisation: FactorisationConfig = field(default_factory=FactorisationConfig)
+    subject: SubjectConfig = field(default_factory=SubjectConfig)
 
     def __post_init__(self) -> None:
         if not self.candidates:
@@ -58,13 +67,21 @@ class TrainConfig:
         if not 0.0 < self.validation < 1.0:
             raise ConfigError(f"validation must be a share in (0, 1), got {self.validation}")
 
-    def fitter(self, kind: str) -> Callable[[Features, Labels], CorrectnessModel]:
-        """A function fitting the light model ``kind`` with this config's settings."""
+    def fitter(self, kind: str) -> Fitter:
+        """A function fitting the light model ``kind`` from features, labels and subjects."""
         if kind == knn.KIND:
-            return lambda x, y: KNNModel(x, y, self.knn)
+            return lambda x, y, _: KNNModel(x, y, self.knn)
         if kind == logistic.KIND:
-            return lambda x, y: LogisticModel.fit(x, y, self.logistic)
-        return lambda x, y: FactorisationModel.fit(x, y, self.factorisation)
+            return lambda x, y, _: LogisticModel.fit(x, y, self.logistic)
+        if kind == subject.KIND:
+            return lambda x, y, s: SubjectModel.fit(x, y, _required(s), self.subject)
+        return lambda x, y, _: FactorisationModel.fit(x, y, self.factorisation)
+
+
+def _required(subjects: tuple[str, ...] | None) -> tuple[str, ...]:
+    if subjects is None:
+        raise DataError("the 'subject' light model needs a 'subject' string in every example")
+    return subjects
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,15 +129,23 @@ def train_router(
             "the cheapest and priciest models are equally accurate on the validation examples: "
             "nothing to route for"
         )
+    candidates = config.candidates
+    if examples.subjects is None:
+        candidates = tuple(kind for kind in candidates if kind not in NEEDS_SUBJECTS)
+        if not candidates:
+            raise DataError(
+                f"light models {list(config.candidates)} need a 'subject' string in every example"
+            )
+    subjects = examples.take(fit_rows).subjects
     quality: dict[str, RoutingQuality] = {}
     fitted: dict[str, tuple[CorrectnessModel, Probabilities]] = {}
-    for kind in config.candidates:
-        model = config.fitter(kind)(features[fit_rows], labels[fit_rows])
+    for kind in candidates:
+        model = config.fitter(kind)(features[fit_rows], labels[fit_rows], subjects)
         predicted = model.predict(features[check_rows])
         fitted[kind] = (model, predicted)
         gain = predicted[:, priciest] - predicted[:, cheapest]
         quality[kind] = routing_quality(gain, weak_right, strong_right)
-    chosen = max(config.candidates, key=lambda kind: quality[kind].apgr)
+    chosen = max(candidates, key=lambda kind: quality[kind].apgr)
     final, predicted = fitted[chosen]
     tradeoff = calibrate(predicted, prices, config.target)
     spec = RouterSpec(
