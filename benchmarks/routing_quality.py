@@ -11,8 +11,10 @@ prompt alone. Random and oracle baselines are exact (ties averaged).
 The subject model's mix was chosen by 5-fold cross-validation inside the 70% (printed as
 "cross-validation"); the held-out rows choose nothing. The logistic and subject models are
 then refitted on other seeds of the same split (``--seeds``) to show the spread over splits.
-Last, the latency of one routing decision (batch 1, embedding included) and of the light model
-alone on this CPU. Writes ``benchmarks/results/routing_quality.json``.
+The same light models also run over MiniLM's static distillation (model2vec, see
+slokit.embedding.static): the embedder whose latency fits a request path. Last, the latency of
+one routing decision (batch 1, embedding included) and of the light model alone on this CPU.
+Writes ``benchmarks/results/routing_quality.json``.
 
 MiniLM embeddings are cached in ``--embedding-cache`` (default under the system temp folder)
 so that reruns skip the minutes of embedding on a busy two-core machine.
@@ -36,7 +38,12 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from slokit.embedding import DiskCachedEmbedder, HashingEmbedder, MiniLMEmbedder
+from slokit.embedding import (
+    DiskCachedEmbedder,
+    HashingEmbedder,
+    MiniLMEmbedder,
+    StaticMiniLMEmbedder,
+)
 from slokit.routing import (
     STRONG,
     WEAK,
@@ -263,6 +270,16 @@ def main() -> None:
         "hashed words", hashed, train, test, data, subjects=labels
     )
     rows += hashed_rows
+    static = StaticMiniLMEmbedder()
+    static_rows, static_models = light_rows(
+        "MiniLM-static",
+        featurise(static, data.prompts, FeatureSpec()),
+        train,
+        test,
+        data,
+        subjects=labels,
+    )
+    rows += static_rows
     seeds = [int(seed) for seed in args.seeds.split(",") if seed.strip()]
     print(f"held-out APGR over split seeds {seeds}:")
     spread = seed_spread(embedded, data, labels, args.holdout, seeds)
@@ -285,6 +302,10 @@ def main() -> None:
     latency["hashed words + logistic"] = latency_ms(
         DifficultyRouter(hashing, hashed_models["logistic"], spec), sample
     )
+    for name in ("logistic", "subject"):
+        latency[f"MiniLM-static + {name}"] = latency_ms(
+            DifficultyRouter(static, static_models[name], spec), sample
+        )
     light_latency = {
         name: light_model_ms(minilm_models[name], embedded[test[: args.latency]])
         for name in ("knn k=50", "logistic", "subject")

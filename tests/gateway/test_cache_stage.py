@@ -249,3 +249,19 @@ def test_replay_and_collect_are_inverse() -> None:
     for start in range(7, len(events), 7):
         collector.feed(events[start : start + 7])
     assert collector.completion() == body
+
+
+@pytest.mark.parametrize(("opt_in", "second"), [(False, "miss"), (True, "hit")])
+def test_replies_cut_at_max_tokens_are_stored_only_on_opt_in(
+    emulator: str, opt_in: bool, second: str
+) -> None:
+    config = cached(emulator, CacheStageConfig(store_length_limited=opt_in))
+    with run_gateway_in_thread(config) as base_url, client_for(base_url) as client:
+        replies = [
+            client.chat.completions.with_raw_response.create(
+                model="m", messages=QUESTION, temperature=0, max_tokens=2
+            )
+            for _ in range(2)
+        ]
+    assert replies[0].parse().choices[0].finish_reason == "length"
+    assert [r.headers["x-slokit-cache"] for r in replies] == ["miss", second]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slokit.cache.batching import BatchingConfig, MicroBatcher
 from slokit.cache.cache import (
+    CACHEABLE_FINISH_REASONS,
     CacheConfig,
     CacheResult,
     Completion,
@@ -29,6 +30,7 @@ from slokit.cache.sqlite import SqliteStore, SqliteStoreConfig
 from slokit.cache.store import Entry, Neighbour, Store
 
 __all__ = [
+    "CACHEABLE_FINISH_REASONS",
     "AutoIndex",
     "BatchingConfig",
     "BruteForceIndex",

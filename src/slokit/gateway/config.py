@@ -185,7 +185,9 @@ class CacheStageConfig:
     Exact hits always; semantic hits when ``calibration`` (from ``slokit cache calibrate``)
     is given, with the embedder it was calibrated with. ``store``: ``memory`` (this process)
     or ``sqlite`` at ``path`` (kept across restarts). Sampled requests (temperature > 0) are
-    served from the cache only when ``allow_sampled``.
+    served from the cache only when ``allow_sampled``. Replies cut at ``max_tokens``
+    (``finish_reason: length``) are stored only with ``store_length_limited``: the key holds
+    ``max_tokens``, so only requests with the same limit get them.
     """
 
     store: CacheStoreKind = "memory"
@@ -194,6 +196,7 @@ class CacheStageConfig:
     capacity: int = 100_000
     calibration: Path | None = None
     allow_sampled: bool = False
+    store_length_limited: bool = False
 
     def __post_init__(self) -> None:
         if self.store == "sqlite" and self.path is None:

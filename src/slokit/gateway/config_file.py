@@ -166,6 +166,7 @@ class _Cache(_Strict):
     capacity: int = Field(default=100_000, ge=1)
     calibration: Path | None = None
     allow_sampled: bool = False
+    store_length_limited: bool = False
 
 
 class _Structured(_Strict):
@@ -303,6 +304,7 @@ def _gateway_config(parsed: _File) -> GatewayConfig:
             capacity=cache.capacity,
             calibration=cache.calibration,
             allow_sampled=cache.allow_sampled,
+            store_length_limited=cache.store_length_limited,
         ),
         structured=StructuredStageConfig(
             enabled=structured.enabled,

@@ -107,7 +107,11 @@ async def _start_local_model(
     announce(f"starting the local model {local.model} (llama.cpp) ...")
     await stack.enter_async_context(local)
     announce(f"local model {local.model} serves at {local.base_url} (pid {local.pid})")
-    model = ModelConfig(name=local.model, backends=(BackendConfig(url=local.base_url),))
+    model = ModelConfig(
+        name=local.model,
+        backends=(BackendConfig(url=local.base_url),),
+        constrained_decoding=True,  # llama.cpp turns a response_format schema into a grammar
+    )
     return replace(config, models=(model,), local_model=False)
 
 

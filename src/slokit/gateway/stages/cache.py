@@ -22,6 +22,7 @@ from typing import Any
 import orjson
 
 from slokit.cache import (
+    CACHEABLE_FINISH_REASONS,
     CacheConfig,
     CacheRequest,
     CacheResult,
@@ -81,7 +82,12 @@ class CacheStage:
             embedder = embedder_named(calibration.embedder or MINILM_NAME)
         cache = ResponseCache(
             store,
-            config=CacheConfig(ttl_s=config.ttl_s),
+            config=CacheConfig(
+                ttl_s=config.ttl_s,
+                cacheable_finish_reasons=CACHEABLE_FINISH_REASONS | {"length"}
+                if config.store_length_limited
+                else CACHEABLE_FINISH_REASONS,
+            ),
             embedder=embedder,
             calibration=calibration,
         )

@@ -93,7 +93,9 @@ class RouteStage:
             return await forward(call)
         start_s = time.perf_counter()
         decision = await route.scorer.call(prompt)
-        route.seconds.observe(time.perf_counter() - start_s)
+        elapsed_s = time.perf_counter() - start_s
+        route.seconds.observe(elapsed_s)
+        call.annotations["route_s"] = round(elapsed_s, 6)
         model = route.models[decision.model]
         call.model = model
         self._telemetry.routed.labels(route.config.name, model.name).inc()
