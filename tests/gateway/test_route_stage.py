@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,15 +23,17 @@ from slokit.gateway import (
 )
 from slokit.gateway.config import Price, RouteConfig
 from slokit.gateway.config_file import parse_config
-from slokit.gateway.stages.route import RouteStage, prompt_text
+from slokit.gateway.stages.route import _SAMPLES, RouteStage, _Route, prompt_text
 from slokit.gateway.telemetry import Telemetry
 from slokit.results import iter_records
 from slokit.routing import (
     STRONG,
     WEAK,
+    DifficultyRouter,
     FactorisationConfig,
     LabelledSet,
     TrainConfig,
+    load_router,
     save_router,
     train_router,
 )
@@ -184,3 +187,35 @@ def test_a_router_model_without_a_gateway_model_fails_at_start(
     config = GatewayConfig(models=config.models, routes=(route,))
     with pytest.raises(ConfigError, match=r"the router picks 'weak'.*routes\.auto\.models\.weak"):
         RouteStage.from_config(config, Telemetry())
+
+
+def test_a_fast_router_moves_inline_and_a_slow_one_stays_in_the_thread(
+    router_file: Path,
+) -> None:
+    config = RouteConfig(
+        name="auto", router=router_file, fallback="big", models=(("weak", "cheap"),)
+    )
+    models = {
+        name: ModelConfig(name=name, backends=(BackendConfig(url="http://127.0.0.1:1/v1"),))
+        for name in ("cheap", "big")
+    }
+    fast = load_router(router_file)
+
+    class Slow(DifficultyRouter):
+        def route_many(self, prompts: Any, *, progress: bool = False) -> Any:
+            time.sleep(0.003)
+            return super().route_many(prompts, progress=progress)
+
+    slow = Slow(fast.embedder, fast.model, fast.spec)
+
+    async def main(router: DifficultyRouter) -> tuple[bool, list[str]]:
+        route = _Route(config, router, {"weak": models["cheap"]}, Telemetry())
+        picks = [(await route.decide(HARD)).model for _ in range(_SAMPLES + 2)]
+        return route.inline, picks
+
+    fast_inline, fast_picks = asyncio.run(main(fast))
+    slow_inline, slow_picks = asyncio.run(main(slow))
+    assert fast_inline
+    assert not slow_inline
+    assert set(fast_picks) == set(slow_picks) == {"strong"}
+    assert config.gateway_model("weak") == "cheap"

@@ -45,7 +45,7 @@ def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
 
 
 class RecordWriter:
-    """Appends records to a JSON Lines file, one flushed line per record."""
+    """Appends records to a JSON Lines file, one line per record, buffered until :meth:`flush`."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)

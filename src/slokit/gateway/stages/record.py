@@ -137,6 +137,7 @@ class RecordStage:
             series.verdict(good=verdict.good).inc()
         if self._writer is not None:
             self._writer.write(record)
+            self._writer.flush()  # a log others tail: each request visible when it ends
         return cost
 
 
