@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from servers import RedisServer, free_port
 from slokit.cache import (
     CacheConfig,
     CacheRequest,
@@ -28,74 +27,6 @@ from slokit.cache import (
 from slokit.errors import ConfigError
 
 pytest.importorskip("redis", reason="the 'redis' extra is not installed")
-
-
-class RedisServer:
-    """A redis-server on 127.0.0.1 and a free port, append-only file in ``directory``."""
-
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.binary = binary
-        self.directory = directory
-        self.port = _free_port()
-        self.process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        options = {
-            "bind": "127.0.0.1",
-            "port": str(self.port),
-            "dir": str(self.directory),
-            "save": "",
-            "appendonly": "yes",
-            "appendfsync": "always",
-            "daemonize": "no",
-            "logfile": str(self.directory / "redis.log"),
-        }
-        self.process = subprocess.Popen(
-            [self.binary, *itertools.chain(*((f"--{k}", v) for k, v in options.items()))],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                log = (self.directory / "redis.log").read_text(errors="replace")
-                pytest.fail(f"redis-server exited with {self.process.returncode}:\n{log}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as conn:
-                    conn.sendall(b"PING\r\n")
-                    if conn.recv(16).startswith(b"+PONG"):
-                        return
-            except OSError:
-                time.sleep(0.05)
-        pytest.fail("redis-server did not answer PING within 10 s")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()  # SIGTERM: redis flushes the append-only file and exits
-            self.process.wait(timeout=10)
-        self.process = None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed: run `make system-deps` (apt redis-server)")
-    server = RedisServer(binary, tmp_path_factory.mktemp("redis"))
-    server.start()
-    yield server
-    server.stop()
 
 
 _namespaces = itertools.count()
@@ -281,7 +212,7 @@ def test_entries_survive_a_server_restart(
 
 
 def test_an_unreachable_server_is_a_clear_error() -> None:
-    url = f"redis://:secret@127.0.0.1:{_free_port()}/0"
+    url = f"redis://:secret@127.0.0.1:{free_port()}/0"
     with pytest.raises(StoreUnavailableError, match=r"127\.0\.0\.1.*server is running") as error:
         RedisStore(RedisStoreConfig(url=url, connect_timeout_s=0.5))
     assert "secret" not in str(error.value)

@@ -12,6 +12,7 @@ import pytest
 
 from slokit.cache import Calibration
 from slokit.cache.scoring import FEATURE_NAMES, HitModel
+from slokit.errors import ConfigError
 from slokit.gateway import (
     BackendConfig,
     GatewayConfig,
@@ -22,7 +23,9 @@ from slokit.gateway import (
     run_gateway_in_thread,
 )
 from slokit.gateway.config import CacheStageConfig, Price
-from slokit.gateway.stages.cache import StreamCollector, replay_events
+from slokit.gateway.config_file import parse_config
+from slokit.gateway.stages.cache import CacheStage, StreamCollector, replay_events
+from slokit.gateway.telemetry import Telemetry
 from slokit.results import iter_records
 
 from .test_app import assert_error_body, request
@@ -265,3 +268,39 @@ def test_replies_cut_at_max_tokens_are_stored_only_on_opt_in(
         ]
     assert replies[0].parse().choices[0].finish_reason == "length"
     assert [r.headers["x-slokit-cache"] for r in replies] == ["miss", second]
+
+
+def test_two_gateways_share_exact_hits_through_redis(
+    scripted: Any, redis_server: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLOKIT_TEST_REDIS_URL", redis_server.url)
+    shared = CacheStageConfig(store="redis", url_env="SLOKIT_TEST_REDIS_URL")
+    config = cached(scripted.url("ok"), shared)
+    with (
+        run_gateway_in_thread(config) as first_url,
+        run_gateway_in_thread(config) as second_url,
+        client_for(first_url) as first,
+        client_for(second_url) as second,
+    ):
+        outcomes = [
+            client.chat.completions.with_raw_response.create(
+                model="m",
+                messages=[{"role": "user", "content": "shared question"}],
+                temperature=0,
+            ).headers["x-slokit-cache"]
+            for client in (first, second)
+        ]
+    assert outcomes == ["miss", "hit"]
+    assert scripted.requests["ok"] == 1
+
+
+def test_shared_store_config_errors_name_the_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    base = {"models": {"m": {"backends": [{"url": "http://127.0.0.1:1/v1"}]}}}
+    with pytest.raises(ConfigError, match=r"stages\.cache\.url_env: required with store: redis"):
+        parse_config({**base, "stages": {"cache": {"store": "redis"}}})
+    with pytest.raises(ConfigError, match=r"stages\.cache\.calibration: required"):
+        parse_config({**base, "stages": {"cache": {"store": "pgvector", "url_env": "PG"}}})
+    monkeypatch.delenv("SLOKIT_UNSET_URL", raising=False)
+    config = CacheStageConfig(store="redis", url_env="SLOKIT_UNSET_URL")
+    with pytest.raises(ConfigError, match="SLOKIT_UNSET_URL is not set"):
+        CacheStage.from_config(config, Telemetry())

@@ -175,7 +175,7 @@ class RouteConfig:
         return dict(self.models).get(router_model, router_model)
 
 
-CacheStoreKind = Literal["memory", "sqlite"]
+CacheStoreKind = Literal["memory", "sqlite", "redis", "pgvector"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -183,15 +183,19 @@ class CacheStageConfig:
     """The response cache in front of the models (docs/cache.md).
 
     Exact hits always; semantic hits when ``calibration`` (from ``slokit cache calibrate``)
-    is given, with the embedder it was calibrated with. ``store``: ``memory`` (this process)
-    or ``sqlite`` at ``path`` (kept across restarts). Sampled requests (temperature > 0) are
-    served from the cache only when ``allow_sampled``. Replies cut at ``max_tokens``
-    (``finish_reason: length``) are stored only with ``store_length_limited``: the key holds
-    ``max_tokens``, so only requests with the same limit get them.
+    is given, with the embedder it was calibrated with. ``store``: ``memory`` (this process),
+    ``sqlite`` at ``path`` (kept across restarts), ``redis`` (exact hits shared by gateway
+    replicas) or ``pgvector`` (exact and semantic hits shared; needs ``calibration``) at the
+    URL in the environment variable ``url_env`` (URLs carry passwords: never in the file).
+    Sampled requests (temperature > 0) are served from the cache only when ``allow_sampled``.
+    Replies cut at ``max_tokens`` (``finish_reason: length``) are stored only with
+    ``store_length_limited``: the key holds ``max_tokens``, so only requests with the same
+    limit get them.
     """
 
     store: CacheStoreKind = "memory"
     path: Path | None = None
+    url_env: str | None = None
     ttl_s: float = 3600.0
     capacity: int = 100_000
     calibration: Path | None = None
@@ -201,6 +205,16 @@ class CacheStageConfig:
     def __post_init__(self) -> None:
         if self.store == "sqlite" and self.path is None:
             raise ConfigError("stages.cache.path: required with store: sqlite; write a file path")
+        if self.store in ("redis", "pgvector") and self.url_env is None:
+            raise ConfigError(
+                f"stages.cache.url_env: required with store: {self.store}; name the environment "
+                "variable that holds the server's URL"
+            )
+        if self.store == "pgvector" and self.calibration is None:
+            raise ConfigError(
+                "stages.cache.calibration: required with store: pgvector (a semantic store); "
+                "use store: redis for a shared exact cache"
+            )
         if not self.ttl_s > 0:
             raise ConfigError(f"stages.cache.ttl must be > 0 s, got {self.ttl_s}")
         if self.capacity < 1:

@@ -160,8 +160,9 @@ class _Breaker(_Strict):
 
 
 class _Cache(_Strict):
-    store: Literal["memory", "sqlite"] = "memory"
+    store: Literal["memory", "sqlite", "redis", "pgvector"] = "memory"
     path: Path | None = None
+    url_env: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
     ttl: Seconds = 3600.0
     capacity: int = Field(default=100_000, ge=1)
     calibration: Path | None = None
@@ -300,6 +301,7 @@ def _gateway_config(parsed: _File) -> GatewayConfig:
         else CacheStageConfig(
             store=cache.store,
             path=cache.path,
+            url_env=cache.url_env,
             ttl_s=cache.ttl,
             capacity=cache.capacity,
             calibration=cache.calibration,

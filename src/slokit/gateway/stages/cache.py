@@ -15,6 +15,7 @@ on semantic hits. The request header ``x-slokit-cache: bypass`` skips the cache 
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ from slokit.cache import (
     Completion,
     MemoryStore,
     MemoryStoreConfig,
+    PgvectorStore,
+    PgvectorStoreConfig,
+    RedisStore,
+    RedisStoreConfig,
     ResponseCache,
     SqliteStore,
     SqliteStoreConfig,
@@ -67,13 +72,6 @@ class CacheStage:
 
     @classmethod
     def from_config(cls, config: CacheStageConfig, telemetry: Telemetry) -> CacheStage:
-        store: Store
-        if config.store == "sqlite":
-            if config.path is None:  # pragma: no cover - CacheStageConfig checks
-                raise ConfigError("stages.cache.path: required with store: sqlite")
-            store = SqliteStore(SqliteStoreConfig(path=config.path, max_entries=config.capacity))
-        else:
-            store = MemoryStore(MemoryStoreConfig(max_entries=config.capacity))
         embedder = calibration = None
         if config.calibration is not None:
             calibration = _load_calibration(config.calibration)
@@ -81,7 +79,7 @@ class CacheStage:
 
             embedder = embedder_named(calibration.embedder or MINILM_NAME)
         cache = ResponseCache(
-            store,
+            _store(config, None if embedder is None else embedder.dimensions),
             config=CacheConfig(
                 ttl_s=config.ttl_s,
                 cacheable_finish_reasons=CACHEABLE_FINISH_REASONS | {"length"}
@@ -215,6 +213,26 @@ class CacheStage:
         """Wait for the stores in progress (tests, shutdown)."""
         while self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+
+
+def _store(config: CacheStageConfig, dimensions: int | None) -> Store:
+    """The configured store, opened (a shared one is reached now: a wrong URL fails the start)."""
+    if config.store == "sqlite" and config.path is not None:
+        return SqliteStore(SqliteStoreConfig(path=config.path, max_entries=config.capacity))
+    if config.store in ("redis", "pgvector"):
+        variable = config.url_env or ""
+        url = os.environ.get(variable)
+        if not url:
+            raise ConfigError(
+                f"stages.cache.url_env: the environment variable {variable} is not set; "
+                f"export it with the {config.store} server's URL"
+            )
+        if config.store == "redis":
+            return RedisStore(RedisStoreConfig(url=url, max_entries=config.capacity))
+        return PgvectorStore(
+            PgvectorStoreConfig(url=url, dimensions=dimensions or 0, max_entries=config.capacity)
+        )
+    return MemoryStore(MemoryStoreConfig(max_entries=config.capacity))
 
 
 def _load_calibration(path: Path) -> Calibration:
