@@ -266,9 +266,9 @@ def build_stages(app: GatewayApp, clock: MonotonicClock) -> list[Stage]:
     if config.structured.enabled:
         stages.append(StructuredStage(config.structured, app.telemetry))
     if config.telemetry.tracing:
-        from slokit.gateway.tracing import TracingStage  # noqa: PLC0415  (an optional extra)
+        from slokit.gateway.tracing import traced  # noqa: PLC0415  (an optional extra)
 
-        stages.insert(0, TracingStage())
+        return traced(stages)
     return stages
 
 
