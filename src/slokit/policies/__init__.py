@@ -6,14 +6,8 @@ what you run. See docs/policies.md for every parameter and formula.
 
 from slokit.policies.admission import (
     AdmissionQueue,
-    ConcurrencyConfig,
-    ConcurrencyLimit,
     Queued,
-    RateDecision,
-    RateLimiter,
     ShedDecision,
-    TenantLimits,
-    TokenBucket,
     predicted_wait_s,
     shed_decision,
 )
@@ -35,6 +29,8 @@ from slokit.policies.balancing import (
     WeightedReplicaLoad,
     affinity_score,
 )
+from slokit.policies.concurrency import ConcurrencyConfig, ConcurrencyLimit
+from slokit.policies.rate_limit import RateDecision, RateLimiter, TenantLimits, TokenBucket
 from slokit.policies.scaling import Autoscaler, ScalingSnapshot, TimeWindow
 
 __all__ = [
