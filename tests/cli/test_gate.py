@@ -27,7 +27,7 @@ def slokit() -> Slokit:
 
 
 def test_gate_is_a_registered_command() -> None:
-    assert gate in cli.COMMANDS
+    assert gate in cli.commands(["gate"])
 
 
 def write_run(

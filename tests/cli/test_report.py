@@ -14,7 +14,7 @@ from slokit.results import RecordWriter, RequestRecord, write_json_atomic
 
 
 def test_report_is_a_registered_command() -> None:
-    assert report_command in slokit.cli.COMMANDS
+    assert report_command in slokit.cli.commands([])
 
 
 @pytest.fixture
@@ -92,3 +92,10 @@ def test_unwritable_output_exits_2(run_dir: Path, capsys: pytest.CaptureFixture[
     blocker.write_text("")
     assert main(["report", str(run_dir), "-o", str(blocker / "r.html")]) == 2
     assert "cannot write report" in capsys.readouterr().err
+
+
+def test_a_command_imports_its_own_module_only() -> None:
+    assert [module.NAME for module in slokit.cli.commands(["serve", "--port", "1"])] == ["serve"]
+    assert [module.NAME for module in slokit.cli.commands(["--version"])] == list(
+        slokit.cli.COMMAND_MODULES
+    )
