@@ -15,6 +15,9 @@ attainment, E2E p50/p99, the share sent to ``big``, the MMLU accuracy those choi
 (weak_correct / strong_correct of each question: what the answers would score with the real
 Mixtral-8x7B / GPT-4 pair the labels come from), and the routing overhead: the route stage's
 own time per request, embedding included (``route_s`` in the request log), p50 and p99.
+The local model and the gateway share this machine's two cores, which a deployment would not
+do: the model's threads run at niceness 10 (``--nice-model``) so that the gateway is not
+preempted by them.
 Runs are written as bench runs under benchmarks/results/routing_gateway/, figures to
 benchmarks/results/routing_gateway.json. From the repository root:
 ``.venv/bin/python benchmarks/routing_gateway.py`` (about 3 minutes; ``--requests 40`` to smoke).
@@ -25,7 +28,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import random
 import sys
 import tempfile
 import time
@@ -36,13 +38,12 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from gateway_overload import free_port, local_model, process, wait_ready
+from gateway_overload import free_port, process, wait_ready
+from gateway_runs import PoissonRun, poisson_run, renice
 from slokit import __version__ as slokit_version
-from slokit.bench import BenchRequest, ClientConfig, OpenLoop, run
-from slokit.bench.benchmark import results_document, write_run
+from slokit.backends.local import LocalModelServer
 from slokit.embedding import StaticMiniLMEmbedder
 from slokit.results import iter_records, write_json_atomic
-from slokit.results.summary import summarize_run
 from slokit.routing import (
     STRONG,
     WEAK,
@@ -128,33 +129,15 @@ def one_run(
     log: Path,
     skip: int,
 ) -> dict[str, Any]:
-    slo = parse_slo(args.slo)
-    rng = random.Random(args.seed)
-    requests, at_s = [], 0.0
-    for prompt in prompts:
-        at_s += rng.expovariate(args.rate)
-        body = {
-            "model": model,
-            "messages": [{"role": "user", "content": prompt}],
-            "max_tokens": args.max_tokens,
-            "temperature": 0.0,
-            "stream": True,
-        }
-        requests.append(BenchRequest(scheduled_s=at_s, endpoint="chat", body=body))
-    result = run(requests, ClientConfig(base_url=base_url, timeout_s=60.0), OpenLoop())
-    records = result.records
-    summary = summarize_run(records, duration_s=max(result.duration_s, 1e-9), slo=slo)
-    write_run(
-        RUNS / ("routing-on" if model == "auto" else "routing-off"),
-        results_document(
-            kind="bench",
-            config={"model": model, "rate": args.rate},
-            slo=slo,
-            summary=summary,
-            extra={},
-        ),
-        records,
+    plan = PoissonRun(
+        model=model,
+        max_tokens=args.max_tokens,
+        rate_per_s=args.rate,
+        seed=args.seed,
+        slo=parse_slo(args.slo),
     )
+    run_dir = RUNS / ("routing-on" if model == "auto" else "routing-off")
+    _, figures = poisson_run(base_url, prompts, plan, run_dir, {"model": model})
     # The gateway numbers requests in arrival order: send order, after ``skip`` earlier ones.
     logged = sorted(iter_records(log), key=lambda r: r.request_id)[skip : skip + len(prompts)]
     served = [r.model for r in logged]
@@ -162,18 +145,11 @@ def one_run(
     accuracy = np.where(strong, correct[:, 1], correct[:, 0]).mean()
     costs = [r.cost_usd for r in logged if r.cost_usd is not None]
     route_s = [float(r.annotations["route_s"]) for r in logged if "route_s" in r.annotations]
-    e2e = np.array([r.e2e_s for r in records if r.ok])
     return {
+        **figures,
         "model": model,
-        "requests": len(records),
-        "failed": sum(1 for r in records if not r.ok),
         "cost_per_request_usd": float(np.sum(costs) / len(prompts)),
         "costed_requests": len(costs),
-        "throughput_per_s": summary["request_throughput"],
-        "goodput_per_s": summary["goodput"],
-        "slo_attainment": summary["slo_attainment"],
-        "e2e_p50_s": float(np.percentile(e2e, 50)) if e2e.size else None,
-        "e2e_p99_s": float(np.percentile(e2e, 99)) if e2e.size else None,
         "strong_share": float(strong.mean()),
         "implied_mmlu_accuracy": float(accuracy),
         "route_ms": None
@@ -184,7 +160,6 @@ def one_run(
             "max": float(np.max(route_s) * 1e3),
             "n": len(route_s),
         },
-        "duration_s": result.duration_s,
         "load_average": os.getloadavg(),
     }
 
@@ -197,6 +172,13 @@ def main() -> None:
     parser.add_argument("--slo", default="e2e<=4s")
     parser.add_argument("--strong-share", type=float, default=0.5)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--nice-model",
+        type=int,
+        default=10,
+        help="niceness of the local model's threads: the model and the gateway share this "
+        "machine's two cores here, as they would not in production (0: leave it)",
+    )
     args = parser.parse_args()
     started_s = time.monotonic()
     data, (train, test) = split(0.3, 0)
@@ -213,6 +195,7 @@ def main() -> None:
         "weak_only_accuracy": float(correct[:, 0].mean()),
         "strong_only_accuracy": float(correct[:, 1].mean()),
         "load_average_before": os.getloadavg(),
+        "local_model_niceness": args.nice_model,
     }
     with contextlib.ExitStack() as stack:
         workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="slokit-route-")))
@@ -220,9 +203,12 @@ def main() -> None:
         trained = train_router(data.take(train), StaticMiniLMEmbedder(), config)
         router = workdir / "router.json"
         save_router(trained.router, router)
-        cheap = stack.enter_context(local_model())
+        cheap = stack.enter_context(LocalModelServer())
+        wait_ready(cheap.base_url, cheap.model, None)
+        if args.nice_model:
+            renice(cheap.pid, args.nice_model)
         big_url = stack.enter_context(strong_emulator(workdir))
-        gateway = gateway_config(workdir, router, cheap.base_url, cheap.served_model, big_url)
+        gateway = gateway_config(workdir, router, cheap.base_url, cheap.model, big_url)
         port = free_port()
         command = [
             sys.executable,
