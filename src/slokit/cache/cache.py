@@ -120,9 +120,19 @@ class ResponseCache:
         """A cached reply for ``request``, exact first, or None."""
         return (await self._lookup(request))[0]
 
-    async def store(self, request: CacheRequest, completion: Completion) -> bool:
-        """Store ``completion`` as the reply to ``request`` if it may be; True if stored."""
-        return await self._store_reply(request, completion, None)
+    async def probe(self, request: CacheRequest) -> tuple[CacheResult | None, Vector | None]:
+        """:meth:`lookup`, and the embedding it computed (hand it to :meth:`store` on a miss,
+        so that storing the reply later does not embed the same text again)."""
+        return await self._lookup(request)
+
+    async def store(
+        self, request: CacheRequest, completion: Completion, *, vector: Vector | None = None
+    ) -> bool:
+        """Store ``completion`` as the reply to ``request`` if it may be; True if stored.
+
+        ``vector``: the embedding :meth:`probe` returned for this request, if any.
+        """
+        return await self._store_reply(request, completion, vector)
 
     async def get_or_compute(
         self, request: CacheRequest, compute: Callable[[], Awaitable[Completion]]

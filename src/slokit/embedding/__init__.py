@@ -3,7 +3,7 @@
 from slokit.embedding.base import Embedder, embed_all
 from slokit.embedding.disk_cache import DiskCachedEmbedder
 from slokit.embedding.hashing import HashingEmbedder
-from slokit.embedding.minilm import MINILM_NAME, MiniLMConfig, MiniLMEmbedder
+from slokit.embedding.minilm import MINILM_NAME, MiniLMConfig, MiniLMEmbedder, serving_threads
 from slokit.embedding.named import embedder_named
 from slokit.embedding.static import STATIC_NAME, StaticConfig, StaticMiniLMEmbedder
 
@@ -19,4 +19,5 @@ __all__ = [
     "StaticMiniLMEmbedder",
     "embed_all",
     "embedder_named",
+    "serving_threads",
 ]

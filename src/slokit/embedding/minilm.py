@@ -83,3 +83,17 @@ def _load(config: MiniLMConfig) -> SentenceTransformer:
     )
     model.max_seq_length = config.max_tokens
     return model
+
+
+def serving_threads(threads: int = 1) -> None:
+    """Run torch's CPU kernels on ``threads`` threads in this process, if torch is loaded.
+
+    For a server that embeds requests one batch at a time beside its event loop (and often
+    beside the model it fronts): torch's default of one thread per core spins on every core
+    for each forward pass and fights both for the CPU.
+    """
+    import sys  # noqa: PLC0415
+
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(threads)

@@ -40,6 +40,7 @@ from slokit.cache import (
     SqliteStoreConfig,
     Store,
 )
+from slokit.cache.store import Vector
 from slokit.errors import ConfigError
 from slokit.gateway.config import ANONYMOUS_TENANT, CacheStageConfig
 from slokit.gateway.pipeline import Call, Handler, Reply
@@ -75,9 +76,14 @@ class CacheStage:
         embedder = calibration = None
         if config.calibration is not None:
             calibration = _load_calibration(config.calibration)
-            from slokit.embedding import MINILM_NAME, embedder_named  # noqa: PLC0415 (torch)
+            from slokit.embedding import (  # noqa: PLC0415  (loads torch)
+                MINILM_NAME,
+                embedder_named,
+                serving_threads,
+            )
 
             embedder = embedder_named(calibration.embedder or MINILM_NAME)
+            serving_threads()
         cache = ResponseCache(
             _store(config, None if embedder is None else embedder.dimensions),
             config=CacheConfig(
@@ -106,25 +112,25 @@ class CacheStage:
         if control == b"bypass" or request is None or (request.sampled and not self._allow_sampled):
             self._outcome(call, "bypass")
             return await forward(call)
+        vector = None
         if control != b"refresh":
-            if call.stream:
-                found = await self._cache.lookup(request)
-                if found is not None:
-                    return self._hit(call, found)
-            else:
+            if not call.stream:
                 return await self._answer(call, request, forward)
+            found, vector = await self._cache.probe(request)
+            if found is not None:
+                return self._hit(call, found)
         self._outcome(call, "miss")
         reply = await forward(call)
         if reply.status != 200:
             return reply
         if reply.chunks is None:
-            self._store_later(request, Completion(body=orjson.loads(reply.body)))
+            self._store_later(request, Completion(body=orjson.loads(reply.body)), vector)
         else:
             collector = StreamCollector(reply.body)
             reply.watch(
                 on_chunk=collector.feed,
                 on_end=lambda error, aborted: self._stream_ended(
-                    request, collector, clean=error is None and not aborted
+                    request, collector, vector, clean=error is None and not aborted
                 ),
             )
         return reply
@@ -195,17 +201,25 @@ class CacheStage:
             return None  # a request the cache cannot key (e.g. a non-numeric temperature)
 
     def _stream_ended(
-        self, request: CacheRequest, collector: StreamCollector, *, clean: bool
+        self,
+        request: CacheRequest,
+        collector: StreamCollector,
+        vector: Vector | None,
+        *,
+        clean: bool,
     ) -> None:
         if not clean:
             return
         body = collector.completion()
         if body is not None:
-            self._store_later(request, Completion(body=body))
+            self._store_later(request, Completion(body=body), vector)
 
-    def _store_later(self, request: CacheRequest, completion: Completion) -> None:
+    def _store_later(
+        self, request: CacheRequest, completion: Completion, vector: Vector | None = None
+    ) -> None:
         """Store off the reply's path (a semantic entry needs an embedding first)."""
-        task = asyncio.get_running_loop().create_task(self._cache.store(request, completion))
+        store = self._cache.store(request, completion, vector=vector)
+        task = asyncio.get_running_loop().create_task(store)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 

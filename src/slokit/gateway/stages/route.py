@@ -23,6 +23,7 @@ from dataclasses import replace
 from typing import Any
 
 from slokit.batching import BatchCaller
+from slokit.embedding import serving_threads
 from slokit.errors import ConfigError
 from slokit.gateway.config import GatewayConfig, ModelConfig, RouteConfig
 from slokit.gateway.pipeline import Call, Handler, Reply
@@ -102,6 +103,7 @@ class RouteStage:
         routes = []
         for route in config.routes:
             router = load_router(route.router)
+            serving_threads()
             if route.tradeoff is not None:
                 spec = replace(router.spec, tradeoff=route.tradeoff)
                 router = DifficultyRouter(router.embedder, router.model, spec)
