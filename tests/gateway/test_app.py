@@ -218,6 +218,22 @@ def test_tenant_rate_limit_sheds_with_retry_after(emulator: str) -> None:
         assert assert_error_body(reply)["code"] == "rate_limit_exceeded"
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_token_charges_are_settled_from_what_the_reply_used(scripted: Any, stream: bool) -> None:
+    # A minute of 1,000 tokens; each request reserves its prompt + 600 output tokens up front.
+    # The scripted upstream answers with 1 token (usage) or 2 content events (stream): unless
+    # the unused reservation comes back, the second request finds 400 tokens and gets 429.
+    tenant = TenantConfig(name="t", key_sha256=hash_key("k"), tokens_per_min=1000)
+    config = replace(single(scripted.url("ok")), tenants=(tenant,))
+    body = orjson.dumps({"model": "m", "messages": CHAT, "max_tokens": 600, "stream": stream})
+    headers = {"Authorization": "Bearer k"}
+    with run_gateway_in_thread(config) as base_url:
+        statuses = [
+            request(base_url, "POST", "/v1/chat/completions", body, headers)[0] for _ in range(3)
+        ]
+    assert statuses == [200, 200, 200]
+
+
 def test_upstream_failures_map_to_502_503_504(scripted: Any) -> None:
     quick = Timeouts(connect_s=1.0, first_token_s=0.2, inter_chunk_s=0.2, total_s=1.0)
     cases = [

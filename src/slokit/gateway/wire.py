@@ -6,6 +6,7 @@ Requests are checked for the few fields the gateway acts on (``model``, ``stream
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 import orjson
@@ -108,3 +109,17 @@ def prompt_size(payload: dict[str, Any]) -> int:
         if isinstance(value, list):
             return sum(len(str(item)) for item in value) // 4 + 1
     return 1
+
+
+#: What the stages read from a reply without decoding it: content-bearing stream events and
+#: the ``usage`` object's token counts (OpenAI puts usage last: a body's tail holds it).
+CONTENT_EVENT = re.compile(rb'"(?:content|text)":\s*"[^"]')
+PROMPT_TOKENS = re.compile(rb'"prompt_tokens":\s*(\d+)')
+COMPLETION_TOKENS = re.compile(rb'"completion_tokens":\s*(\d+)')
+
+
+def usage_tokens(data: bytes) -> tuple[int | None, int | None]:
+    """``(prompt_tokens, completion_tokens)`` from a reply or chunk holding ``usage``."""
+    prompt = PROMPT_TOKENS.search(data)
+    output = COMPLETION_TOKENS.search(data)
+    return (int(prompt[1]) if prompt else None, int(output[1]) if output else None)

@@ -7,7 +7,6 @@ stream is watched, not parsed: each chunk costs a clock read and a byte search f
 
 from __future__ import annotations
 
-import re
 import time
 
 from prometheus_client import Counter
@@ -15,13 +14,10 @@ from prometheus_client import Counter
 from slokit.gateway.config import ANONYMOUS_TENANT
 from slokit.gateway.pipeline import Call, Handler, Reply
 from slokit.gateway.telemetry import Telemetry
-from slokit.gateway.wire import ApiError
+from slokit.gateway.wire import COMPLETION_TOKENS, CONTENT_EVENT, PROMPT_TOKENS, ApiError
 from slokit.results import RecordWriter, RequestRecord
 from slokit.slo import judge_request
 
-_CONTENT = re.compile(rb'"(?:content|text)":\s*"[^"]')
-_PROMPT_TOKENS = re.compile(rb'"prompt_tokens":\s*(\d+)')
-_COMPLETION_TOKENS = re.compile(rb'"completion_tokens":\s*(\d+)')
 #: Status recorded when the client went away before the reply ended (nginx's convention).
 CLIENT_CLOSED = 499
 _SHED_CODES = frozenset({"rate_limit_exceeded", "overloaded"})
@@ -91,7 +87,7 @@ class RecordStage:
             wait_s = call.admitted_s - received_s
             series.admitted.inc()
             series.queue_wait.observe(wait_s)
-        output_match = _COMPLETION_TOKENS.search(usage) if usage else None
+        output_match = COMPLETION_TOKENS.search(usage) if usage else None
         output_tokens = int(output_match[1]) if output_match else len(chunk_times_s or ())
         if error is None:
             # The RequestRecord's formulas (e2e, ttft, tpot), without building one.
@@ -102,7 +98,7 @@ class RecordStage:
                 series.ttft.observe(ttft_s)
                 if output_tokens >= 2:
                     series.tpot.observe((e2e_s - ttft_s) / (output_tokens - 1))
-        prompt_match = _PROMPT_TOKENS.search(usage) if usage else None
+        prompt_match = PROMPT_TOKENS.search(usage) if usage else None
         prompt_tokens = int(prompt_match[1]) if prompt_match else 0
         price = call.model.price
         cost = None
@@ -204,11 +200,11 @@ class _StreamWatch:
         self._call = call
         self._status = status
         self._usage = b""
-        events = len(_CONTENT.findall(first))
+        events = len(CONTENT_EVENT.findall(first))
         self._times: list[float] = [time.perf_counter()] if events else []
 
     def on_chunk(self, chunk: bytes) -> None:
-        found = len(_CONTENT.findall(chunk))
+        found = len(CONTENT_EVENT.findall(chunk))
         if found:
             self._times.extend((time.perf_counter(),) * found)
         if b'"usage"' in chunk:
