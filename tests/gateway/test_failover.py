@@ -10,6 +10,7 @@ import pytest
 from slokit.backends.local import free_port
 from slokit.backends.resilience import BreakerConfig, RetryBudgetConfig
 from slokit.gateway import BackendConfig, GatewayConfig, ModelConfig, run_gateway_in_thread
+from slokit.gateway.stages.backend import affinity_key
 
 CHAT: Any = [{"role": "user", "content": "hello"}]
 
@@ -65,3 +66,37 @@ def test_retries_stay_within_the_budget(scripted: Any) -> None:
     sent = scripted.requests["status-500"] + scripted.requests["status-503"]
     # Each request is tried once; retries add at most ratio * requests + the initial allowance.
     assert requests < sent <= requests + 0.1 * requests + 1
+
+
+@pytest.mark.parametrize("balancing", ["least_outstanding", "prefix_affinity"])
+def test_prefix_affinity_keeps_a_shared_prefix_on_one_replica(
+    scripted: Any, balancing: str
+) -> None:
+    urls = [scripted.url(f"replica{i}") for i in range(3)]
+    model = ModelConfig(
+        name="m",
+        backends=tuple(BackendConfig(url=url) for url in urls),
+        balancing=balancing,  # type: ignore[arg-type]
+        affinity_prefix_chars=64,
+    )
+    system = {"role": "system", "content": "You answer questions about the shipping manual. " * 4}
+    with (
+        run_gateway_in_thread(GatewayConfig(models=(model,))) as base_url,
+        openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0) as client,
+    ):
+        for i in range(12):
+            question = {"role": "user", "content": f"question {i}"}
+            client.chat.completions.create(model="m", messages=[system, question])
+    served = sorted(scripted.requests[f"replica{i}"] for i in range(3))
+    if balancing == "prefix_affinity":
+        assert served == [0, 0, 12]  # one prefix, one replica (sequential: never overloaded)
+    else:
+        assert served == [4, 4, 4]  # idle replicas take turns
+
+
+def test_affinity_key_is_the_prompt_start() -> None:
+    messages = [{"role": "system", "content": "abc"}, {"role": "user", "content": "defgh"}]
+    assert affinity_key({"messages": messages}, 8) == "system:a"
+    assert affinity_key({"messages": messages}, 100) == "system:abc\nuser:defgh"
+    assert affinity_key({"prompt": "0123456789"}, 4) == "0123"
+    assert affinity_key({"input": "x"}, 4) is None

@@ -117,7 +117,10 @@ class GatewayApp:
             if isinstance(replica.backend, OpenAIHttpBackend)
         ]
         self.backend_stage = BackendStage(
-            replicas, RetryBudget(config.retry_budget), max_attempts=config.max_attempts
+            replicas,
+            RetryBudget(config.retry_budget),
+            max_attempts=config.max_attempts,
+            models=config.models,
         )
         if config.telemetry.request_log is not None:
             self._writer = RecordWriter(config.telemetry.request_log)

@@ -13,6 +13,7 @@ from slokit.errors import ConfigError
 from slokit.slo import SLOSpec
 
 PriorityClass = Literal["interactive", "standard", "batch"]
+Balancing = Literal["least_outstanding", "prefix_affinity"]
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 ANONYMOUS_TENANT = "anonymous"
 
@@ -66,7 +67,11 @@ class ModelConfig:
 
     ``constrained_decoding``: its backends honour ``response_format`` with a JSON schema
     (vLLM, SGLang, llama.cpp), so structured requests go up as they are; otherwise the
-    structured stage repairs and validates the reply on the CPU.
+    structured stage repairs and validates the reply on the CPU. ``balancing``: how a replica
+    is chosen: least outstanding requests per unit of weight, or ``prefix_affinity``: requests
+    whose first ``affinity_prefix_chars`` characters of prompt are the same go to the same
+    replica (its KV cache holds that prefix) unless it carries more than ``affinity_load_factor``
+    times the mean load.
     """
 
     name: str
@@ -75,10 +80,18 @@ class ModelConfig:
     timeouts: Timeouts = field(default_factory=Timeouts)
     price: Price | None = None
     constrained_decoding: bool = False
+    balancing: Balancing = "least_outstanding"
+    affinity_prefix_chars: int = 1024
+    affinity_load_factor: float = 1.25
 
     def __post_init__(self) -> None:
         if not self.backends:
             raise ConfigError(f"model {self.name!r} needs at least one backend")
+        if self.affinity_prefix_chars < 1:
+            raise ConfigError(
+                f"models.{self.name}.affinity_prefix_chars must be >= 1, "
+                f"got {self.affinity_prefix_chars}"
+            )
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

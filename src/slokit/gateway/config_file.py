@@ -108,6 +108,9 @@ class _Model(_Strict):
     timeouts: _Timeouts = _Timeouts()
     price: _Price | None = None
     constrained_decoding: bool = False
+    balancing: Literal["least_outstanding", "prefix_affinity"] = "least_outstanding"
+    affinity_prefix_chars: int = Field(default=1024, ge=1)
+    affinity_load_factor: float = Field(default=1.25, ge=1)
 
 
 class _Route(_Strict):
@@ -264,6 +267,9 @@ def _gateway_config(parsed: _File) -> GatewayConfig:
                 per_request=model.price.per_request,
             ),
             constrained_decoding=model.constrained_decoding,
+            balancing=model.balancing,
+            affinity_prefix_chars=model.affinity_prefix_chars,
+            affinity_load_factor=model.affinity_load_factor,
         )
         for name, model in parsed.models.items()
     )

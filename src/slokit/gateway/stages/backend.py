@@ -1,24 +1,33 @@
 """Backend: the pipeline's last step; picks a replica, fails over, and sends the call upstream.
 
-Replica choice is :class:`slokit.policies.LeastOutstandingBalancer` (outstanding requests per
-unit of weight, ties rotating), the simulator's balancer, over the replicas whose circuit is
-closed. A replica that refuses the connection is skipped at no cost (the call never reached
-it); a call that reached an upstream and failed before its first byte is sent again only while
-the retry budget allows (at most ``ratio`` extra load) and ``max_attempts`` is not used up.
+Replica choice is the simulator's balancer, over the replicas whose circuit is closed:
+:class:`slokit.policies.LeastOutstandingBalancer` (outstanding requests per unit of weight,
+ties rotating), or per model :class:`slokit.policies.PrefixAffinityBalancer` keyed on the
+prompt's first characters (requests sharing a prefix meet the replica that cached it). A
+replica that refuses the connection is skipped at no cost (the call never reached it); a call
+that reached an upstream and failed before its first byte is sent again only while the retry
+budget allows (at most ``ratio`` extra load) and ``max_attempts`` is not used up.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import orjson
 
 from slokit.backends.errors import UpstreamError, UpstreamTimeoutError, UpstreamUnavailableError
 from slokit.backends.resilience import CircuitBreaker, RetryBudget
+from slokit.gateway.config import ModelConfig
 from slokit.gateway.pipeline import Call, Reply
 from slokit.gateway.upstream import Backend
 from slokit.gateway.wire import UPSTREAM_PATHS, ApiError
-from slokit.policies import Balancer, LeastOutstandingBalancer
+from slokit.policies import (
+    Balancer,
+    LeastOutstandingBalancer,
+    PrefixAffinityBalancer,
+    PrefixAffinityConfig,
+)
 
 
 class Replica:
@@ -53,20 +62,43 @@ class Replica:
         return self.outstanding
 
 
-def choose_replica(replicas: Sequence[Replica], tried: set[int], balancer: Balancer) -> int | None:
+def choose_replica(
+    replicas: Sequence[Replica], tried: set[int], balancer: Balancer, key: str | None = None
+) -> int | None:
     """Index of the replica ``balancer`` picks among the untried, closed-circuit ones."""
     ready = [
         i for i, replica in enumerate(replicas) if i not in tried and not replica.breaker.is_open
     ]
     if not ready:
         return None
-    return ready[balancer.choose([replicas[i] for i in ready], None, 0.0)]
+    return ready[balancer.choose([replicas[i] for i in ready], key, 0.0)]
+
+
+def affinity_key(payload: Mapping[str, Any], chars: int) -> str | None:
+    """The prompt's first ``chars`` characters, messages' roles and texts in order."""
+    messages = payload.get("messages")
+    if isinstance(messages, list):
+        parts, size = [], 0
+        for message in messages:
+            if not isinstance(message, dict):
+                continue
+            content = message.get("content")
+            text = content if isinstance(content, str) else orjson.dumps(content).decode()
+            parts.append(f"{message.get('role')}:{text}")
+            size += len(parts[-1])
+            if size >= chars:
+                break
+        return "\n".join(parts)[:chars] or None
+    prompt = payload.get("prompt")
+    if isinstance(prompt, str):
+        return prompt[:chars] or None
+    return None
 
 
 class BackendStage:
     """Sends each call to one of its model's replicas; the terminal handler of the pipeline."""
 
-    __slots__ = ("_balancer", "_budget", "_max_attempts", "_replicas")
+    __slots__ = ("_affinity", "_balancer", "_balancers", "_budget", "_max_attempts", "_replicas")
 
     def __init__(
         self,
@@ -74,11 +106,19 @@ class BackendStage:
         budget: RetryBudget,
         *,
         max_attempts: int,
+        models: Sequence[ModelConfig] = (),
     ) -> None:
         self._replicas = replicas
         self._budget = budget
         self._max_attempts = max_attempts
         self._balancer: Balancer = LeastOutstandingBalancer()
+        self._balancers: dict[str, Balancer] = {}
+        self._affinity: dict[str, int] = {}
+        for model in models:
+            if model.balancing == "prefix_affinity":
+                config = PrefixAffinityConfig(load_factor=model.affinity_load_factor)
+                self._balancers[model.name] = PrefixAffinityBalancer(config)
+                self._affinity[model.name] = model.affinity_prefix_chars
 
     def replicas(self, model: str) -> Sequence[Replica]:
         return self._replicas.get(model, ())
@@ -91,7 +131,11 @@ class BackendStage:
         tried: set[int] = set()
         attempts = 0
         last_error: UpstreamError | None = None
-        while (index := choose_replica(replicas, tried, self._balancer)) is not None:
+        name = call.model.name
+        balancer = self._balancers.get(name, self._balancer)
+        chars = self._affinity.get(name)
+        key = None if chars is None else affinity_key(call.payload, chars)
+        while (index := choose_replica(replicas, tried, balancer, key)) is not None:
             tried.add(index)
             replica = replicas[index]
             if not replica.breaker.allow():
