@@ -15,7 +15,6 @@ import orjson
 from tqdm import tqdm
 
 from slokit.bench.benchmark import (
-    CLOSED_LOOP_PLAN_SIZE,
     BenchSettings,
     Measurement,
     check_endpoint,
@@ -31,24 +30,17 @@ from slokit.cli.options import (
     endpoint_group,
     fraction,
     load_rows,
-    non_negative,
     positive,
     run_report,
     table,
 )
 from slokit.cli.options import show_percent as percent
+from slokit.cli.workload_options import describe_workload, workload_from_args
 from slokit.errors import ConfigError
 from slokit.results import RequestRecord
 from slokit.slo import SLOSpec, parse_slo
 from slokit.workload import (
-    ClosedLoop,
-    PoissonArrivals,
-    Sessions,
-    SharedPrefix,
-    ThinkTime,
     Workload,
-    parse_arrivals,
-    parse_tokens,
 )
 
 NAME = "bench"
@@ -154,13 +146,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     settings = _settings(args)
-    workload, duration_s = _workload(args)
+    workload, duration_s = workload_from_args(args)
     slo = None if args.slo is None else parse_slo(args.slo)
     directory = Path(args.output)
     check_endpoint(settings)
     config = {
         **settings.describe(),
-        "workload": _describe(args),
+        "workload": describe_workload(args),
         "duration_s": duration_s,
     }
     if args.sweep:
@@ -299,71 +291,6 @@ def _settings(args: argparse.Namespace) -> BenchSettings:
         processes=processes,
         ignore_eos=args.ignore_eos,
     )
-
-
-def _workload(args: argparse.Namespace) -> tuple[Workload, float | None]:
-    duration_s = None if args.duration is None else positive(args.duration, "--duration", "seconds")
-    requests = None if args.requests is None else count(args.requests, "--requests")
-    if duration_s is None and requests is None:
-        raise ConfigError("give --duration SECONDS, --requests N or both")
-    arrivals: Any
-    if args.rate is not None:
-        arrivals = PoissonArrivals(rate_per_s=positive(args.rate, "--rate", "requests per second"))
-    elif args.concurrency is not None:
-        think_s = non_negative(args.think_time, "--think-time", "seconds")
-        arrivals = ClosedLoop(
-            users=count(args.concurrency, "--concurrency"),
-            think_time=ThinkTime(mean_s=think_s, cv=1.0 if think_s else 0.0),
-        )
-    else:
-        arrivals = parse_arrivals(args.arrivals, name="--arrivals")
-    if isinstance(arrivals, ClosedLoop) and requests is None:
-        requests = CLOSED_LOOP_PLAN_SIZE  # cycled until --duration ends the run
-    workload = Workload(
-        arrivals=arrivals,
-        prompt_tokens=parse_tokens(args.prompt_tokens, name="--prompt-tokens"),
-        output_tokens=parse_tokens(args.output_tokens, name="--output-tokens"),
-        count=requests,
-        duration_s=None if isinstance(arrivals, ClosedLoop) else duration_s,
-        shared_prefix=_pair(
-            args.shared_prefix, "--shared-prefix", SharedPrefix, "groups", "prefix_tokens"
-        ),
-        sessions=_pair(args.sessions, "--sessions", Sessions, "sessions", "turns"),
-        repeat_fraction=fraction(args.repeat_fraction, "--repeat-fraction"),
-        paraphrase_fraction=fraction(args.paraphrase_fraction, "--paraphrase-fraction"),
-        seed=int(non_negative(args.seed, "--seed", "an integer")),
-    )
-    return workload, duration_s
-
-
-def _pair(text: str | None, option: str, kind: Any, first: str, second: str) -> Any:
-    if text is None:
-        return None
-    left, sep, right = text.partition(":")
-    if not sep:
-        raise ConfigError(
-            f"{option} must be written {first.upper()}:{second.upper()}, got {text!r}"
-        )
-    return kind(**{first: count(left, option), second: count(right, option)})
-
-
-def _describe(args: argparse.Namespace) -> dict[str, Any]:
-    keys = (
-        "rate",
-        "concurrency",
-        "arrivals",
-        "duration",
-        "requests",
-        "think_time",
-        "prompt_tokens",
-        "output_tokens",
-        "shared_prefix",
-        "sessions",
-        "repeat_fraction",
-        "paraphrase_fraction",
-        "seed",
-    )
-    return {key: getattr(args, key) for key in keys if getattr(args, key) is not None}
 
 
 def _print(args: argparse.Namespace, summary: dict[str, Any], path: Path) -> None:

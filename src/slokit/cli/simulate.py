@@ -18,7 +18,6 @@ import orjson
 from tqdm import tqdm
 
 from slokit.bench.benchmark import results_document, write_run
-from slokit.cli import bench
 from slokit.cli.options import (
     count,
     load_rows,
@@ -26,6 +25,7 @@ from slokit.cli.options import (
     positive,
     run_report,
 )
+from slokit.cli.workload_options import describe_workload, workload_from_args
 from slokit.errors import ConfigError
 from slokit.policies import (
     Autoscaler,
@@ -159,7 +159,7 @@ def _add_autoscaler_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     profile = _profile(args)
     # One workload grammar: slokit bench's own parsing, on the same option names.
-    workload, _ = bench._workload(_as_bench_args(args))
+    workload, _ = workload_from_args(_as_bench_args(args))
     if isinstance(workload.arrivals, ClosedLoop):
         raise ConfigError("simulate replays open-loop arrivals: use --rate or --arrivals")
     slo = None if args.slo is None else parse_slo(args.slo)
@@ -179,7 +179,7 @@ def run(args: argparse.Namespace) -> int:
         "profile": profile.to_json(),
         "replicas": replicas,
         "autoscaler": None if autoscaler is None else args.autoscaler,
-        "workload": bench._describe(_as_bench_args(args)),
+        "workload": describe_workload(_as_bench_args(args)),
         "gateway": None if gateway is None else _describe_gateway(gateway),
     }
     extra: dict[str, Any] = {"simulation": simulation}
