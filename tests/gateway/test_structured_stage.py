@@ -22,7 +22,7 @@ from slokit.gateway import (
     TelemetryConfig,
     run_gateway_in_thread,
 )
-from slokit.gateway.config import StructuredStageConfig
+from slokit.gateway.config import SchemaForm, StructuredStageConfig
 from slokit.results import RequestRecord, iter_records
 from slokit.structured import Action, StructuredParser
 
@@ -144,11 +144,9 @@ def config(
     log: Path,
     *,
     max_reasks: int = 1,
-    constrained: bool = False,
+    form: SchemaForm = "openai",
 ) -> GatewayConfig:
-    model = ModelConfig(
-        name="m", backends=(BackendConfig(url=url),), constrained_decoding=constrained
-    )
+    model = ModelConfig(name="m", backends=(BackendConfig(url=url),), schema_form=form)
     return GatewayConfig(
         models=(model,),
         structured=StructuredStageConfig(max_reasks=max_reasks, reask_max_tokens=64),
@@ -196,11 +194,24 @@ def test_whole_replies_get_their_outcome(
         exposition = metrics(base_url)
     assert f'slokit_gateway_structured_total{{model="m",parse="{outcome}"}} 1.0' in exposition
     assert len(upstream.seen) == 1  # no re-ask budget: one call whatever the outcome
-    # Without constrained decoding the request goes up as the client wrote it.
+    # In the default ``openai`` form the request goes up as the client wrote it.
     assert upstream.seen[0]["response_format"] == JSON_SCHEMA
     (record,) = records(log)
     assert record.annotations["parse"] == outcome
     assert ("parse_error" in record.annotations) == (outcome == "failed")
+
+
+def test_schema_form_none_leaves_the_format_out_and_repairs_on_the_cpu(
+    upstream: ContentUpstream, tmp_path: Path
+) -> None:
+    upstream.contents = ['Sure! {"name": "Ada", "age": 36}']
+    log = tmp_path / "r.jsonl"
+    with run_gateway_in_thread(config(upstream.url, log, max_reasks=0, form="none")) as url:
+        raw = client(url).chat.completions.with_raw_response.create(
+            model="m", messages=CHAT, response_format=JSON_SCHEMA
+        )
+    assert "response_format" not in upstream.seen[0]
+    assert raw.headers["x-slokit-parse"] == "repaired"
 
 
 def test_json_object_accepts_any_object(upstream: ContentUpstream, tmp_path: Path) -> None:
@@ -279,7 +290,7 @@ def test_constrained_models_get_the_schema_in_llama_cpp_form(
 ) -> None:
     upstream.contents = [VALID]
     log = tmp_path / "requests.jsonl"
-    with run_gateway_in_thread(config(upstream.url, log, constrained=True)) as base_url:
+    with run_gateway_in_thread(config(upstream.url, log, form="llama_cpp")) as base_url:
         gateway = client(base_url).chat.completions
         raw = gateway.with_raw_response.create(
             model="m", messages=CHAT, response_format=JSON_SCHEMA
@@ -378,7 +389,7 @@ def test_malformed_schemas_are_refused(
 def test_other_requests_are_untouched(upstream: ContentUpstream, tmp_path: Path) -> None:
     upstream.contents = ["```json\nnot even json```"]
     log = tmp_path / "requests.jsonl"
-    with run_gateway_in_thread(config(upstream.url, log, constrained=True)) as base_url:
+    with run_gateway_in_thread(config(upstream.url, log, form="llama_cpp")) as base_url:
         gateway = client(base_url).chat.completions
         for response_format in (None, {"type": "text"}):
             extra = {} if response_format is None else {"response_format": response_format}
@@ -403,7 +414,7 @@ def test_constrained_decoding_on_llama_cpp_gives_valid_json(
     model = ModelConfig(
         name="local",
         backends=(BackendConfig(url=local_model.base_url, upstream_model=local_model.model),),
-        constrained_decoding=True,
+        schema_form="llama_cpp",
     )
     log = tmp_path / "requests.jsonl"
     gateway_config = GatewayConfig(models=(model,), telemetry=TelemetryConfig(request_log=log))

@@ -14,6 +14,7 @@ from slokit.slo import SLOSpec
 
 PriorityClass = Literal["interactive", "standard", "batch"]
 Balancing = Literal["least_outstanding", "prefix_affinity"]
+SchemaForm = Literal["openai", "llama_cpp", "none"]
 DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024
 ANONYMOUS_TENANT = "anonymous"
 
@@ -65,13 +66,15 @@ class Price:
 class ModelConfig:
     """A model clients may name, and the replicas that serve it.
 
-    ``constrained_decoding``: its backends honour ``response_format`` with a JSON schema
-    (vLLM, SGLang, llama.cpp), so structured requests go up as they are; otherwise the
-    structured stage repairs and validates the reply on the CPU. ``balancing``: how a replica
-    is chosen: least outstanding requests per unit of weight, or ``prefix_affinity``: requests
-    whose first ``affinity_prefix_chars`` characters of prompt are the same go to the same
-    replica (its KV cache holds that prefix) unless it carries more than ``affinity_load_factor``
-    times the mean load.
+    ``schema_form``: how a request's JSON ``response_format`` goes to its backends: ``openai``
+    as the client wrote it (OpenAI, vLLM and SGLang constrain decoding to a ``json_schema``),
+    ``llama_cpp`` in llama.cpp's form (``json_object`` with the ``schema`` beside it; the
+    llama-cpp-python server refuses ``json_schema``), ``none`` left out (for backends that
+    reject it): the structured stage validates, repairs and re-asks on the CPU in every case.
+    ``balancing``: how a replica is chosen: least outstanding requests per unit of weight, or
+    ``prefix_affinity``: requests whose first ``affinity_prefix_chars`` characters of prompt
+    are the same go to the same replica (its KV cache holds that prefix) unless it carries
+    more than ``affinity_load_factor`` times the mean load.
     """
 
     name: str
@@ -79,7 +82,7 @@ class ModelConfig:
     slo: SLOSpec | None = None
     timeouts: Timeouts = field(default_factory=Timeouts)
     price: Price | None = None
-    constrained_decoding: bool = False
+    schema_form: SchemaForm = "openai"
     balancing: Balancing = "least_outstanding"
     affinity_prefix_chars: int = 1024
     affinity_load_factor: float = 1.25

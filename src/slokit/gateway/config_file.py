@@ -107,7 +107,7 @@ class _Model(_Strict):
     slo: Slo = None
     timeouts: _Timeouts = _Timeouts()
     price: _Price | None = None
-    constrained_decoding: bool = False
+    schema_form: Literal["openai", "llama_cpp", "none"] = "openai"
     balancing: Literal["least_outstanding", "prefix_affinity"] = "least_outstanding"
     affinity_prefix_chars: int = Field(default=1024, ge=1)
     affinity_load_factor: float = Field(default=1.25, ge=1)
@@ -266,7 +266,7 @@ def _gateway_config(parsed: _File) -> GatewayConfig:
                 output_per_mtok=model.price.output,
                 per_request=model.price.per_request,
             ),
-            constrained_decoding=model.constrained_decoding,
+            schema_form=model.schema_form,
             balancing=model.balancing,
             affinity_prefix_chars=model.affinity_prefix_chars,
             affinity_load_factor=model.affinity_load_factor,

@@ -110,7 +110,7 @@ async def _start_local_model(
     model = ModelConfig(
         name=local.model,
         backends=(BackendConfig(url=local.base_url),),
-        constrained_decoding=True,  # llama.cpp turns a response_format schema into a grammar
+        schema_form="llama_cpp",  # llama.cpp turns a response_format schema into a grammar
     )
     return replace(config, models=(model,), local_model=False)
 

@@ -1,8 +1,8 @@
 """Structured output: requests with a JSON ``response_format`` get valid JSON or a clear outcome.
 
-A chat request whose ``response_format`` is ``json_schema`` or ``json_object`` goes up with
-its schema as a decoding constraint when the model's backends honour one
-(``constrained_decoding``), as it is otherwise. A whole reply is then parsed on the CPU
+A chat request whose ``response_format`` is ``json_schema`` or ``json_object`` goes up in the
+form the model's backends constrain decoding with (``schema_form``: as the client wrote it,
+llama.cpp's form, or left out). A whole reply is then parsed on the CPU
 (:class:`slokit.structured.StructuredParser`): strict JSON that validates is ``valid``; one
 the parser fixes is ``repaired`` or ``coerced`` and its content is rewritten to the canonical
 JSON; one it cannot fix is re-asked through the backend under the
@@ -76,8 +76,11 @@ class StructuredStage:
         schema, constraint = wanted
         parser = self._parser(schema)
         original = (call.payload, call.body)
-        if constraint is not None and call.model.constrained_decoding:
+        form = call.model.schema_form
+        if form == "llama_cpp" and constraint is not None:
             call.set_payload({**call.payload, "response_format": constraint})
+        elif form == "none":
+            call.set_payload({k: v for k, v in call.payload.items() if k != "response_format"})
         try:
             reply = await forward(call)
             if reply.chunks is not None:
