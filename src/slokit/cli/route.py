@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from slokit.cli.options import fraction, positive, show_percent, table
+from slokit.cli.options import count, fraction, positive, show_percent, table
 from slokit.embedding import (
     MINILM_NAME,
     DiskCachedEmbedder,
@@ -106,7 +106,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--validation",
         default="0.2",
         metavar="SHARE",
-        help="share of the examples held out to pick the light model and calibrate",
+        help="share of the examples held out to calibrate the chosen light model's threshold",
+    )
+    train.add_argument(
+        "--folds",
+        default="5",
+        metavar="K",
+        help="cross-validation folds that pick the light model (1: pick on the validation share)",
     )
     train.add_argument("--seed", default="0", metavar="N", help="seed of the validation split")
     _quiet_option(train)
@@ -168,6 +174,7 @@ def _train(args: argparse.Namespace) -> int:
         candidates=tuple(name.strip() for name in args.light_models.split(",") if name.strip()),
         features=FeatureSpec(length=args.length_feature),
         validation=fraction(args.validation, "--validation"),
+        folds=count(args.folds, "--folds"),
         seed=_seed(args.seed),
     )
     examples = load_labelled(Path(args.data))

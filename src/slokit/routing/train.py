@@ -1,10 +1,13 @@
-"""Training a difficulty router: fit each light model, keep the best on held-out examples.
+"""Training a difficulty router: pick the best light model by cross-validation, calibrate it.
 
-The training examples are split (seeded) into a fitting part and a validation part. Each
-candidate light model is fitted on the first and scored by APGR on the second; the best is
-kept as it is, not refitted, so that the trade-off, calibrated to the target on its
-validation predictions, is calibrated on exactly the model that routes, for examples it has
-never seen.
+The candidates are compared by ``folds``-fold cross-validation over all the examples: each is
+fitted on ``folds - 1`` parts and predicts the last, and its APGR over those out-of-fold
+predictions scores it (one 20% split moves the APGR by about 0.02 on a few thousand examples,
+as much as the gaps between light models; five folds cut that about in half). The winner is
+then fitted on a seeded fitting part and kept as it is, not refitted, so that the trade-off,
+calibrated to the target on its predictions for the ``validation`` part, is calibrated on
+exactly the model that routes, for examples it has never seen. ``folds=1`` compares the candidates on that one
+split instead.
 
 The ``subject`` light model also learns from the examples' subject labels; it is a candidate
 only when the data has them, and is skipped otherwise.
@@ -16,6 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.typing import NDArray
 
 from slokit.embedding import Embedder
 from slokit.errors import ConfigError, DataError
@@ -27,7 +31,7 @@ from slokit.routing.knn import KNNConfig, KNNModel
 from slokit.routing.logistic import LogisticConfig, LogisticModel
 from slokit.routing.metrics import RoutingQuality, routing_quality
 from slokit.routing.policy import ModelPrice, StrongShare, Target, calibrate
-from slokit.routing.predictor import CorrectnessModel, Features, Labels, Probabilities
+from slokit.routing.predictor import CorrectnessModel, Features, Labels
 from slokit.routing.router import DifficultyRouter, RouterSpec
 from slokit.routing.subject import SubjectConfig, SubjectModel
 
@@ -44,7 +48,8 @@ class TrainConfig:
 
     ``prices`` maps each model in the data to its price per query; absent, the models are
     priced 1, 2, ... in the data's order (weak before strong). ``candidates`` are the light
-    models compared on the ``validation`` share of the examples, split with ``seed``.
+    models compared by ``folds``-fold cross-validation; the chosen one is fitted on all but the
+    ``validation`` share of the examples (split with ``seed``) and calibrated on that share.
     """
 
     target: Target = field(default_factory=lambda: StrongShare(share=0.5))
@@ -52,6 +57,7 @@ class TrainConfig:
     candidates: tuple[str, ...] = LIGHT_MODELS
     features: FeatureSpec = field(default_factory=FeatureSpec)
     validation: float = 0.2
+    folds: int = 5
     seed: int = 0
     knn: KNNConfig = field(default_factory=KNNConfig)
     logistic: LogisticConfig = field(default_factory=LogisticConfig)
@@ -66,6 +72,8 @@ class TrainConfig:
             raise ConfigError(f"unknown light models {unknown}; choose from {list(LIGHT_MODELS)}")
         if not 0.0 < self.validation < 1.0:
             raise ConfigError(f"validation must be a share in (0, 1), got {self.validation}")
+        if self.folds < 1:
+            raise ConfigError(f"folds must be >= 1, got {self.folds}")
 
     def fitter(self, kind: str) -> Fitter:
         """A function fitting the light model ``kind`` from features, labels and subjects."""
@@ -86,7 +94,8 @@ def _required(subjects: tuple[str, ...] | None) -> tuple[str, ...]:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TrainedRouter:
-    """The router, and each candidate's quality on the validation examples."""
+    """The router, and each candidate's quality: out-of-fold over all the examples with
+    ``folds > 1``, else on the validation examples."""
 
     router: DifficultyRouter
     chosen: str
@@ -136,17 +145,28 @@ def train_router(
             raise DataError(
                 f"light models {list(config.candidates)} need a 'subject' string in every example"
             )
-    subjects = examples.take(fit_rows).subjects
+
+    def fit(kind: str, rows: NDArray[np.intp]) -> CorrectnessModel:
+        return config.fitter(kind)(features[rows], labels[rows], examples.take(rows).subjects)
+
     quality: dict[str, RoutingQuality] = {}
-    fitted: dict[str, tuple[CorrectnessModel, Probabilities]] = {}
-    for kind in candidates:
-        model = config.fitter(kind)(features[fit_rows], labels[fit_rows], subjects)
-        predicted = model.predict(features[check_rows])
-        fitted[kind] = (model, predicted)
-        gain = predicted[:, priciest] - predicted[:, cheapest]
-        quality[kind] = routing_quality(gain, weak_right, strong_right)
+    if config.folds > 1:
+        parts = np.array_split(order, config.folds)
+        for kind in candidates:
+            predicted = np.empty(labels.shape, dtype=np.float64)
+            for k, part in enumerate(parts):
+                rest = np.sort(np.concatenate([p for j, p in enumerate(parts) if j != k]))
+                predicted[part] = fit(kind, rest).predict(features[part])
+            gain = predicted[:, priciest] - predicted[:, cheapest]
+            quality[kind] = routing_quality(gain, labels[:, cheapest], labels[:, priciest])
+    else:
+        for kind in candidates:
+            predicted = fit(kind, fit_rows).predict(features[check_rows])
+            gain = predicted[:, priciest] - predicted[:, cheapest]
+            quality[kind] = routing_quality(gain, weak_right, strong_right)
     chosen = max(candidates, key=lambda kind: quality[kind].apgr)
-    final, predicted = fitted[chosen]
+    final = fit(chosen, fit_rows)
+    predicted = final.predict(features[check_rows])
     tradeoff = calibrate(predicted, prices, config.target)
     spec = RouterSpec(
         models=models, features=config.features, tradeoff=tradeoff, target=config.target
