@@ -6,8 +6,8 @@ predictions scores it (one 20% split moves the APGR by about 0.02 on a few thous
 as much as the gaps between light models; five folds cut that about in half). The winner is
 then fitted on a seeded fitting part and kept as it is, not refitted, so that the trade-off,
 calibrated to the target on its predictions for the ``validation`` part, is calibrated on
-exactly the model that routes, for examples it has never seen. ``folds=1`` compares the candidates on that one
-split instead.
+exactly the model that routes, for examples it has never seen. ``folds=1`` compares the
+candidates on that one split instead.
 
 The ``subject`` light model also learns from the examples' subject labels; it is a candidate
 only when the data has them, and is skipped otherwise.
