@@ -9,6 +9,10 @@ other. Baselines on the same evaluation half and the same all-MiniLM-L6-v2 embed
 
 - one global cosine threshold, the lowest whose false-hit rate on the calibration half is within
   the bound (no statistical margin: what a careful user of a static threshold would do);
+- per-entry learned thresholds after vCache (arXiv 2502.03771, re-implemented from the paper:
+  ``slokit.cache.vcache``), run online: lookups in a random order, each served or explored by
+  its nearest entry's own sigmoid, explored lookups feeding back their label to that entry;
+  the shared prior is fitted on the calibration half;
 - GPTCache 0.1.44 at its defaults (``init_similar_cache``: sqlite + faiss, top 5, search
   distance evaluation at similarity threshold 0.8), run in its own virtual environment given by
   ``--gptcache-python`` (python -m venv .gptcache-venv && .gptcache-venv/bin/pip install
@@ -25,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import random
 import subprocess
 import tempfile
 import time
@@ -36,6 +41,8 @@ import numpy as np
 
 from slokit.cache import Calibration, Pair, build_protocol, calibrate, evaluate, read_pairs
 from slokit.cache.evaluation import Evaluation, Protocol
+from slokit.cache.vcache import PerEntryThresholds, VCacheConfig, fit_prior
+from slokit.cache.verify import same_text
 from slokit.embedding import DiskCachedEmbedder, MiniLMEmbedder
 
 DATA = Path(__file__).parents[2] / "shared" / "data" / "semcache" / "qqp_dev.jsonl"
@@ -114,6 +121,43 @@ def evaluate_global(protocol: Protocol, threshold: float) -> Evaluation:
     )
 
 
+def evaluate_vcache(
+    calibration: Protocol, evaluation: Protocol, bound: float, confidence: float, seed: int
+) -> tuple[Evaluation, int]:
+    """Online per-entry thresholds on ``evaluation``; also returns the lookups explored."""
+    top = [
+        (x.candidates[0][1], x.correct[0])
+        for x in calibration.lookups
+        if x.candidates and not same_text(x.query, x.candidates[0][0])
+    ]
+    prior = fit_prior([s for s, _ in top], [ok for _, ok in top])
+    thresholds = PerEntryThresholds(
+        VCacheConfig(max_false_hit_rate=bound, confidence=confidence), prior, random.Random(seed)
+    )
+    order = list(range(len(evaluation.lookups)))
+    random.Random(seed).shuffle(order)
+    hits = correct = explored = 0
+    for position in order:
+        lookup = evaluation.lookups[position]
+        if not lookup.candidates:
+            continue
+        (text, similarity), ok = lookup.candidates[0], lookup.correct[0]
+        if same_text(lookup.query, text) or thresholds.serve(text, similarity):
+            hits += 1
+            correct += ok
+        else:
+            thresholds.observe(text, similarity, correct=ok)
+            explored += 1
+    result = Evaluation(
+        n=len(evaluation.lookups),
+        positives=sum(evaluation.positives),
+        hits=hits,
+        correct_hits=correct,
+        false_hits=hits - correct,
+    )
+    return result, explored
+
+
 def run_gptcache(
     python: Path, pairs: list[Pair], embedder: DiskCachedEmbedder, protocol: Protocol
 ) -> Evaluation | str:
@@ -186,6 +230,11 @@ def main() -> None:
         )
         calibrations[str(bound)] = calibration.to_json()
         add("slokit (calibrated, verified)", bound, evaluate(evaluation_protocol, calibration))
+        for seed in range(3):
+            online, explored = evaluate_vcache(
+                calibration_protocol, evaluation_protocol, bound, args.confidence, seed
+            )
+            add(f"vCache per-entry (seed {seed})", bound, online, explored=explored)
         threshold = global_threshold(calibration_protocol, bound)
         add(
             "global cosine threshold",

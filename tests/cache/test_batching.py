@@ -12,6 +12,7 @@ from slokit.cache import MicroBatcher
 from slokit.cache.batching import BatchingConfig
 from slokit.cache.store import Vector
 from slokit.embedding import HashingEmbedder
+from slokit.errors import ConfigError
 
 
 class GatedEmbedder:
@@ -57,3 +58,20 @@ async def test_an_embedding_error_reaches_the_waiters_of_its_batch_only() -> Non
     assert isinstance(results[0], RuntimeError)
     assert isinstance(results[1], RuntimeError)
     assert isinstance(results[2], np.ndarray)
+
+
+@pytest.mark.asyncio
+async def test_a_batch_is_embedded_in_passes_of_similar_length_rows_in_order() -> None:
+    embedder = GatedEmbedder()
+    batcher = MicroBatcher(embedder, BatchingConfig(max_batch=16, chunk_size=3, workers=2))
+    texts = [("word " * (i * 7 % 10)) + str(i) for i in range(10)]
+    vectors = await asyncio.gather(*(batcher.embed_one(t) for t in texts))
+    for got, want in zip(vectors, embedder.inner.embed(texts), strict=True):
+        np.testing.assert_allclose(got, want)
+    assert batcher.batch_sizes == [10]
+    assert sorted(len(call) for call in embedder.calls) == [1, 3, 3, 3]
+    for call in embedder.calls:
+        lengths = [len(t) for t in call]
+        assert lengths == sorted(lengths)
+    with pytest.raises(ConfigError):
+        BatchingConfig(workers=0)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from slokit.cache import AutoIndex, BruteForceIndex, HnswIndex
+from slokit.cache import AutoIndex, BruteForceIndex, HnswConfig, HnswIndex
+from slokit.errors import ConfigError
 
 
 def unit_vectors(count: int, dimensions: int = 32, seed: int = 0) -> np.ndarray:
@@ -61,3 +64,20 @@ def test_auto_index_moves_to_hnsw_above_the_threshold_keeping_every_vector() -> 
         assert index.approximate is (label >= 100)
     assert len(index) == 300
     assert all(index.search(vectors[i], 1)[0][0] == i for i in range(0, 300, 7))
+
+
+def test_a_saved_graph_loads_with_the_same_answers(tmp_path: Path) -> None:
+    vectors = unit_vectors(500, seed=4)
+    graph = HnswIndex(32)
+    graph.add_many(list(range(500)), vectors)
+    graph.remove(7)
+    graph.save(tmp_path / "graph.hnsw")
+    loaded = HnswIndex.load(tmp_path / "graph.hnsw", 32, HnswConfig(expansion_search=50))
+    assert len(loaded) == 499
+    assert loaded.dimensions == 32
+    for query in vectors[::50]:
+        assert loaded.search(query, 3) == graph.search(query, 3)
+    loaded.add(7, vectors[7])
+    assert loaded.search(vectors[7], 1)[0][0] == 7
+    with pytest.raises(ConfigError):
+        loaded.set_expansion_search(0)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from slokit.cache import Entry, MemoryStore, MemoryStoreConfig
+import numpy as np
+import pytest
+
+from slokit.cache import Entry, HnswIndex, MemoryStore, MemoryStoreConfig
+from slokit.errors import ConfigError
 
 
 def entry(
@@ -85,3 +89,27 @@ def test_bulk_insert_finds_the_same_entries_as_one_by_one() -> None:
             bulk.search("s", query, 1, 0.0)[0].entry.key
             == single.search("s", query, 1, 0.0)[0].entry.key
         )
+
+
+def test_prebuilt_graphs_serve_like_a_built_store(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    vectors = rng.standard_normal((200, 8)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    entries = [
+        Entry(key=f"k{i}", body={}, created_s=0.0, expires_s=9.0, scope="s", text="", vector=v)
+        for i, v in enumerate(vectors)
+    ]
+    graph = HnswIndex(8)
+    graph.add_many(list(range(200)), vectors)
+    graph.save(tmp_path / "s.hnsw")
+    store = MemoryStore(MemoryStoreConfig(ann_threshold=50))
+    store.put_many(entries, graphs={"s": HnswIndex.load(tmp_path / "s.hnsw", 8)})
+    assert len(store) == 200
+    assert store.search("s", vectors[42], 1, 0.0)[0].entry.key == "k42"
+    store.delete("k42")
+    assert store.search("s", vectors[42], 1, 0.0)[0].entry.key != "k42"
+    store.put(entries[42])
+    assert store.search("s", vectors[42], 1, 0.0)[0].entry.key == "k42"
+    assert store.search("s", vectors[3], 1, now_s=9.0) == []
+    with pytest.raises(ConfigError):
+        store.put_many(entries[:1], graphs={"s": graph})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slokit.cache.verify import (
+    lexical_features,
     negation_differs,
     numbers_differ,
     same_text,
@@ -30,3 +31,18 @@ def test_an_entity_absent_from_the_other_text_counts() -> None:
     nigeria = "What faux pas to avoid when visiting Nigeria?"
     assert unmatched_entities(nigeria, "What faux pas to avoid when visiting Sudan?") == 2
     assert unmatched_entities(nigeria, "When visiting nigeria, what faux pas to avoid?") == 0
+
+
+def test_digit_bearing_names_and_spelled_numbers_must_match_in_order() -> None:
+    assert numbers_differ("HP LaserJet M604dn review", "HP LaserJet M604n review")
+    assert numbers_differ(
+        "Is i5 (6th gen) or i7 (5th gen) better?", "Is i5 (7th gen) or i7 (6th gen) better?"
+    )
+    assert numbers_differ("What is the first moment?", "What is the second moment?")
+    assert not numbers_differ("Top ten films", "The 10 best films")
+    assert not numbers_differ("Costs 1,000 dollars", "Costs 1000 dollars")
+
+
+def test_text_in_other_scripts_is_compared_too() -> None:
+    jaccard = lexical_features("What does 呵呵 mean?", "What does 嘚瑟 mean?")[0]
+    assert jaccard < 1.0

@@ -28,6 +28,7 @@ from slokit.cache.remote import StoreUnavailableError
 from slokit.cache.request import CacheRequest
 from slokit.cache.sqlite import SqliteStore, SqliteStoreConfig
 from slokit.cache.store import Entry, Neighbour, Store
+from slokit.cache.vcache import PerEntryThresholds, SimilarityPrior, VCacheConfig, fit_prior
 
 __all__ = [
     "CACHEABLE_FINISH_REASONS",
@@ -50,20 +51,24 @@ __all__ = [
     "MicroBatcher",
     "Neighbour",
     "Pair",
+    "PerEntryThresholds",
     "PgvectorStore",
     "PgvectorStoreConfig",
     "RedisStore",
     "RedisStoreConfig",
     "ResponseCache",
+    "SimilarityPrior",
     "SqliteStore",
     "SqliteStoreConfig",
     "Store",
     "StoreUnavailableError",
+    "VCacheConfig",
     "WallClock",
     "build_protocol",
     "calibrate",
     "clopper_pearson_upper",
     "evaluate",
+    "fit_prior",
     "read_pairs",
     "select_threshold",
 ]

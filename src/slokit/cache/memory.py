@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from slokit.cache.index import DEFAULT_ANN_THRESHOLD, AutoIndex, HnswConfig
+from slokit.cache.index import DEFAULT_ANN_THRESHOLD, AutoIndex, HnswConfig, HnswIndex
 from slokit.cache.store import Entry, Neighbour, Vector
 from slokit.errors import ConfigError
 
@@ -74,8 +74,18 @@ class MemoryStore:
                 self._indexes[entry.scope] = index
             index.add(label, entry.vector)
 
-    def put_many(self, entries: Sequence[Entry]) -> None:
-        """Insert many entries at once (one bulk index build per scope), e.g. on loading."""
+    def put_many(
+        self, entries: Sequence[Entry], *, graphs: Mapping[str, HnswIndex] | None = None
+    ) -> None:
+        """Insert many entries at once (one bulk index build per scope), e.g. on loading.
+
+        ``graphs``: HNSW graphs already built (and saved, see :meth:`HnswIndex.save`) over these
+        entries, one per scope, each vector labelled by its entry's position in ``entries``.
+        They are used as they are instead of being built again; only into an empty store.
+        """
+        if graphs:
+            self._adopt(entries, graphs)
+            return
         for entry in entries:
             self.delete(entry.key)
         entries = entries[-self._config.max_entries :]
@@ -103,6 +113,33 @@ class MemoryStore:
                 )
                 self._indexes[scope] = index
             index.add_many(labels, np.stack(vectors))
+
+    def _adopt(self, entries: Sequence[Entry], graphs: Mapping[str, HnswIndex]) -> None:
+        if self._next_label or self._entries:
+            raise ConfigError("prebuilt graphs can only be loaded into an empty store")
+        if len(entries) > self._config.max_entries:
+            raise ConfigError(
+                f"{len(entries)} entries with prebuilt graphs exceed max_entries "
+                f"{self._config.max_entries}"
+            )
+        for scope, graph in graphs.items():
+            self._indexes[scope] = AutoIndex(
+                graph.dimensions,
+                ann_threshold=self._config.ann_threshold,
+                hnsw=self._config.hnsw,
+                graph=graph,
+            )
+        for label, entry in enumerate(entries):
+            if entry.key in self._entries:
+                raise ConfigError(f"key {entry.key!r} appears twice among prebuilt entries")
+            self._entries[entry.key] = entry
+            if entry.scope is None or entry.vector is None:
+                continue
+            if entry.scope not in graphs:
+                raise ConfigError(f"no prebuilt graph for scope {entry.scope!r}")
+            self._label_of[entry.key] = label
+            self._key_of[label] = entry.key
+        self._next_label = len(entries)
 
     def delete(self, key: str) -> None:
         entry = self._entries.pop(key, None)

@@ -13,13 +13,33 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-_WORD = re.compile(r"[A-Za-z][A-Za-z']*|\d+(?:[.,]\d+)*")
-_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+# Letters of any script (so that two Chinese questions are not both "empty"), or numbers.
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|')*|\d+(?:[.,]\d+)*")
+# A token with a digit in it, whole ("M604dn", "6th", "3.5", "i7"), or a word.
+_CODE_OR_WORD = re.compile(r"\w*\d(?:[\w.,]*\w)?|[^\W\d_]+")
 _TRAILING = re.compile(r"[\s?!.]+$")
 
 NEGATIONS: frozenset[str] = frozenset(
     {"not", "no", "never", "none", "nobody", "nothing", "neither", "nor", "without", "cannot"}
 )
+# Spelled-out numbers and ordinals, written as digits ("one" is left out: "how does one...").
+NUMBER_WORDS: dict[str, str] = {
+    **{
+        w: str(n)
+        for n, w in enumerate("two three four five six seven eight nine ten".split(), 2)  # noqa: SIM905
+    },
+    **{
+        w: f"{n}{suffix}"
+        for n, (w, suffix) in enumerate(
+            zip(
+                "first second third fourth fifth sixth seventh eighth ninth tenth".split(),  # noqa: SIM905
+                ["st", "nd", "rd"] + ["th"] * 7,
+                strict=True,
+            ),
+            1,
+        )
+    },
+}
 STOPWORDS: frozenset[str] = frozenset(
     """a an the of to in on at for by with from and or but if then so as is are was were be been
     being am do does did doing have has had having i me my we our you your he she it its they
@@ -37,7 +57,7 @@ class TextView:
     normal: str
     words: frozenset[str]
     content: frozenset[str]
-    numbers: frozenset[str]
+    codes: tuple[str, ...]
     entities: frozenset[str]
     negated: bool
     length: int
@@ -55,12 +75,21 @@ def view(text: str) -> TextView:
         for position, token in enumerate(tokens)
         if position > 0 and token[0].isupper() and token.lower() not in STOPWORDS
     }
-    content = {_stem(w) for w in lower if w not in STOPWORDS and not w.endswith("n't")}
+    content = {
+        _stem(w)
+        for w in lower
+        if w not in STOPWORDS and w not in NUMBER_WORDS and not w.endswith("n't")
+    }
+    codes = [
+        NUMBER_WORDS.get(token.lower()) or token.lower().replace(",", "")
+        for token in _CODE_OR_WORD.findall(text)
+        if token.lower() in NUMBER_WORDS or any(ch.isdigit() for ch in token)
+    ]
     return TextView(
         normal=" ".join(_TRAILING.sub("", text.lower()).split()),
         words=frozenset(lower),
         content=frozenset(content),
-        numbers=frozenset(n.replace(",", "") for n in _NUMBER.findall(text)),
+        codes=tuple(codes),
         entities=frozenset(entities),
         negated=negated,
         length=len(tokens),
@@ -73,7 +102,8 @@ def same_text(query: str, candidate: str) -> bool:
 
 
 def numbers_differ(query: str, candidate: str) -> bool:
-    return view(query).numbers != view(candidate).numbers
+    """The numbers, spelled out or not, and digit-bearing names ("M604dn", "6th"), in order."""
+    return view(query).codes != view(candidate).codes
 
 
 def negation_differs(query: str, candidate: str) -> bool:
