@@ -138,7 +138,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=240)
     parser.add_argument("--repeat-share", type=float, default=0.3)
-    parser.add_argument("--rate", type=float, default=4.0, help="Poisson arrivals per second")
+    parser.add_argument("--rate", type=float, default=2.5, help="Poisson arrivals per second")
     parser.add_argument("--slo", default="e2e<=4s")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
