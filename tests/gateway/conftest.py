@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections import Counter
 from collections.abc import Iterator
 
@@ -11,6 +10,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from servers import ThreadedApp
 from slokit.emulate import EmulatorConfig, FixedTiming, run_emulator_process
 
 CHAT = [{"role": "user", "content": "hello"}]
@@ -24,7 +24,7 @@ def emulator() -> Iterator[str]:
         yield base_url
 
 
-class ScriptedUpstream:
+class ScriptedUpstream(ThreadedApp):
     """An OpenAI-shaped upstream whose behaviour is chosen by the path prefix of its base URL.
 
     ``/ok/v1`` answers; ``/status-NNN/v1`` answers HTTP NNN; ``/hang/v1`` never answers;
@@ -34,13 +34,10 @@ class ScriptedUpstream:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.requests: Counter[str] = Counter()
-        self.loop = asyncio.new_event_loop()
         self.gate = asyncio.Event()
         self.forever = asyncio.Event()
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     def url(self, behaviour: str) -> str:
         return f"http://127.0.0.1:{self.port}/{behaviour}/v1"
@@ -48,32 +45,12 @@ class ScriptedUpstream:
     def open_gate(self) -> None:
         self.loop.call_soon_threadsafe(self.gate.set)
 
-    def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result()
-
-    def stop(self) -> None:
-        asyncio.run_coroutine_threadsafe(self._stop(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()
-
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/{behaviour}/v1/{endpoint:.*}", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
 
-    async def _stop(self) -> None:
+    def before_stop(self) -> None:
         self.gate.set()
         self.forever.set()  # lets hanging handlers end before the server goes
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         behaviour = request.match_info["behaviour"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,6 +13,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from servers import ThreadedApp
 from slokit.backends.local import LocalModelServer
 from slokit.gateway import (
     BackendConfig,
@@ -38,7 +38,7 @@ VALID = '{"name": "Ada", "age": 36}'
 CANONICAL = '{"name":"Ada","age":36}'
 
 
-class ContentUpstream:
+class ContentUpstream(ThreadedApp):
     """An OpenAI-shaped chat upstream that answers with the scripted contents, in turn.
 
     Each call takes the next of ``contents`` (the last one repeats); ``seen`` holds the request
@@ -48,41 +48,21 @@ class ContentUpstream:
     """
 
     def __init__(self) -> None:
+        super().__init__()
         self.contents: list[str] = []
         self.seen: list[dict[str, Any]] = []
         self.holds: dict[int, int] = {}
         self.release = asyncio.Event()
-        self.loop = asyncio.new_event_loop()
-        self.port = 0
-        self._runner: web.AppRunner | None = None
-        self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
-    def start(self) -> None:
-        self._thread.start()
-        asyncio.run_coroutine_threadsafe(self._start(), self.loop).result()
-
-    def stop(self) -> None:
-        self.loop.call_soon_threadsafe(self.release.set)
-        if self._runner is not None:
-            asyncio.run_coroutine_threadsafe(self._runner.cleanup(), self.loop).result()
-        self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join()
-        self.loop.close()
-
-    async def _start(self) -> None:
-        app = web.Application()
+    def routes(self, app: web.Application) -> None:
         app.router.add_post("/v1/chat/completions", self._handle)
-        self._runner = web.AppRunner(app, handle_signals=False, shutdown_timeout=0.1)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+
+    def before_stop(self) -> None:
+        self.release.set()
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         body = orjson.loads(await request.read())
