@@ -24,7 +24,8 @@ from slokit.gateway import (
 )
 from slokit.gateway.config import CacheStageConfig, Price
 from slokit.gateway.config_file import parse_config
-from slokit.gateway.stages.cache import CacheStage, StreamCollector, replay_events
+from slokit.gateway.sse import StreamCollector
+from slokit.gateway.stages.cache import CacheStage, replay_events
 from slokit.gateway.telemetry import Telemetry
 from slokit.results import iter_records
 

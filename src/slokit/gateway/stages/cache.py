@@ -44,6 +44,7 @@ from slokit.cache.store import Vector
 from slokit.errors import ConfigError
 from slokit.gateway.config import ANONYMOUS_TENANT, CacheStageConfig
 from slokit.gateway.pipeline import Call, Handler, Reply
+from slokit.gateway.sse import StreamCollector
 from slokit.gateway.telemetry import Telemetry
 from slokit.gateway.wire import ApiError
 
@@ -305,70 +306,3 @@ def replay_events(body: Mapping[str, Any], *, include_usage: bool) -> list[bytes
     if include_usage and body.get("usage") is not None:
         events.append({**base, "choices": [], "usage": body["usage"]})
     return [b"data: " + orjson.dumps(event) + b"\n\n" for event in events] + [b"data: [DONE]\n\n"]
-
-
-class StreamCollector:
-    """Rebuilds a ``chat.completion`` from a stream's SSE events, to store a streamed reply."""
-
-    __slots__ = ("_buffer", "_choices", "_header", "_usage")
-
-    def __init__(self, first: bytes) -> None:
-        self._buffer = b""
-        self._choices: dict[int, dict[str, Any]] = {}
-        self._header: dict[str, Any] = {}
-        self._usage: Any = None
-        self.feed(first)
-
-    def feed(self, chunk: bytes) -> None:
-        self._buffer += chunk
-        *events, self._buffer = self._buffer.split(b"\n\n")
-        for event in events:
-            for line in event.split(b"\n"):
-                if line.startswith(b"data:"):
-                    self._data(line[5:].strip())
-
-    def _data(self, data: bytes) -> None:
-        if not data or data == b"[DONE]":
-            return
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        if not isinstance(event, dict):
-            return
-        if not self._header:
-            self._header = {k: event.get(k) for k in ("id", "created", "model")}
-        if event.get("usage"):
-            self._usage = event["usage"]
-        for choice in event.get("choices") or []:
-            index = choice.get("index", 0)
-            state = self._choices.setdefault(index, {"content": [], "finish_reason": None})
-            delta = choice.get("delta") or {}
-            if isinstance(delta.get("content"), str):
-                state["content"].append(delta["content"])
-            if delta.get("tool_calls") is not None:
-                state["tool_calls"] = True  # tool-call deltas are not rebuilt: never stored
-            if choice.get("finish_reason") is not None:
-                state["finish_reason"] = choice["finish_reason"]
-
-    def completion(self) -> dict[str, Any] | None:
-        """The whole reply, or None when it cannot be rebuilt exactly (no choices, tool calls)."""
-        if not self._choices or any("tool_calls" in s for s in self._choices.values()):
-            return None
-        body: dict[str, Any] = {
-            "id": self._header.get("id"),
-            "object": "chat.completion",
-            "created": self._header.get("created"),
-            "model": self._header.get("model"),
-            "choices": [
-                {
-                    "index": index,
-                    "message": {"role": "assistant", "content": "".join(state["content"])},
-                    "finish_reason": state["finish_reason"],
-                }
-                for index, state in sorted(self._choices.items())
-            ],
-        }
-        if self._usage is not None:
-            body["usage"] = self._usage
-        return body

@@ -23,6 +23,7 @@ from prometheus_client import Counter
 from slokit.errors import ConfigError
 from slokit.gateway.config import StructuredStageConfig
 from slokit.gateway.pipeline import Call, Handler, Reply
+from slokit.gateway.sse import StreamCollector
 from slokit.gateway.telemetry import Telemetry
 from slokit.gateway.wire import ApiError
 from slokit.structured import Action, ModelReply, ReaskConfig, ReaskSession, StructuredParser
@@ -345,7 +346,7 @@ class _StreamCheck:
     ``valid``: what the client received was not repaired.
     """
 
-    __slots__ = ("_call", "_finished", "_parser", "_pending", "_stage", "_texts")
+    __slots__ = ("_call", "_parser", "_stage", "_stream", "on_chunk")
 
     def __init__(
         self, stage: StructuredStage, call: Call, parser: StructuredParser, first: bytes
@@ -353,59 +354,26 @@ class _StreamCheck:
         self._stage = stage
         self._call = call
         self._parser = parser
-        self._pending = b""
-        self._texts: dict[int, list[str]] = {}
-        #: ``[DONE]`` or a finish reason arrived: the content is complete even if the client
-        #: leaves before the upstream's connection ends.
-        self._finished = False
-        self.on_chunk(first)
-
-    def on_chunk(self, chunk: bytes) -> None:
-        lines = (self._pending + chunk).split(b"\n")
-        self._pending = lines.pop()
-        for line in lines:
-            self._event(line)
-
-    def _event(self, line: bytes) -> None:
-        if not line.startswith(b"data:"):
-            return
-        data = line[5:].strip()
-        if data == b"[DONE]":
-            self._finished = True
-            return
-        if not data:
-            return
-        try:
-            event = orjson.loads(data)
-        except orjson.JSONDecodeError:
-            return
-        choices = event.get("choices") if isinstance(event, dict) else None
-        for choice in choices if isinstance(choices, list) else ():
-            if not isinstance(choice, dict):
-                continue
-            if choice.get("finish_reason"):
-                self._finished = True
-            delta = choice.get("delta")
-            content = delta.get("content") if isinstance(delta, dict) else None
-            if isinstance(content, str) and content:
-                index = choice.get("index", 0)
-                self._texts.setdefault(index if isinstance(index, int) else 0, []).append(content)
+        self._stream = StreamCollector(first)
+        self.on_chunk = self._stream.feed
 
     def on_end(self, failure: ApiError | None, aborted: bool) -> None:  # noqa: FBT001
-        self._event(self._pending)
-        if (aborted or self._call.disconnected) and not self._finished:
+        stream = self._stream
+        stream.end()
+        if (aborted or self._call.disconnected) and not stream.finished:
             return  # the client left: no verdict on a reply nobody read to its end
         if failure is not None:
             self._stage.record(self._call, Action.FAILED, failure.message, header=False)
             return
-        if not self._texts:
+        texts = [text for text in stream.texts().values() if text]
+        if not texts:
             self._stage.record(
                 self._call, Action.FAILED, "the reply holds no JSON value", header=False
             )
             return
-        for parts in self._texts.values():
+        for text in texts:
             try:
-                value = orjson.loads("".join(parts))
+                value = orjson.loads(text)
             except orjson.JSONDecodeError:
                 self._stage.record(
                     self._call, Action.FAILED, "the streamed reply is not strict JSON", header=False
