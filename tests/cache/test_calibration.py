@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from slokit.cache import Calibration, LabelledLookup, calibrate, clopper_pearson_upper
@@ -82,21 +82,25 @@ def synthetic_lookups(count: int, seed: int) -> list[LabelledLookup]:
     return lookups
 
 
-@settings(max_examples=3, deadline=None)
-@given(seed=st.integers(0, 10_000))
-def test_calibrated_cache_keeps_the_bound_on_fresh_data(seed: int) -> None:
-    calibration = calibrate(
-        synthetic_lookups(4_000, seed), max_false_hit_rate=0.02, confidence=0.95, candidates=1
-    )
-    fresh = synthetic_lookups(10_000, seed + 1)
-    false_hits = 0
-    for lookup in fresh:
-        choice = calibration.choose(lookup.query, lookup.candidates)
-        false_hits += choice is not None and not lookup.correct[choice.position]
-    # The true rate is within the bound w.p. >= 0.95; 10,000 fresh draws estimate it to
-    # about +-0.15 points (one standard error), so the check allows sampling noise only.
-    assert false_hits / len(fresh) <= 0.02 + 3 * math.sqrt(0.02 * 0.98 / len(fresh))
-    assert calibration.report["false_hit_rate_upper_bound"] <= 0.02
+def test_calibrated_cache_keeps_the_bound_on_fresh_data() -> None:
+    # The guarantee is probabilistic: over the draw of the calibration data, the bound holds
+    # with probability >= 0.95. So: 20 seeded calibration draws, each judged on 10,000 fresh
+    # lookups (about +-0.15 points of sampling noise, one standard error). With a failure
+    # chance of at most 5% per draw, 4 or more failures of 20 would happen under 2% of the time.
+    allowance = 3 * math.sqrt(0.02 * 0.98 / 10_000)
+    failures = 0
+    for seed in range(20):
+        calibration = calibrate(
+            synthetic_lookups(4_000, seed), max_false_hit_rate=0.02, confidence=0.95, candidates=1
+        )
+        assert calibration.report["false_hit_rate_upper_bound"] <= 0.02
+        fresh = synthetic_lookups(10_000, seed + 1_000)
+        false_hits = 0
+        for lookup in fresh:
+            choice = calibration.choose(lookup.query, lookup.candidates)
+            false_hits += choice is not None and not lookup.correct[choice.position]
+        failures += false_hits / len(fresh) > 0.02 + allowance
+    assert failures <= 3
 
 
 def test_calibration_round_trips_through_json() -> None:
