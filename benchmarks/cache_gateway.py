@@ -33,9 +33,8 @@ import orjson
 sys.path.insert(0, str(Path(__file__).parent))
 from cache_quality import halves
 from gateway_overload import Upstream, free_port, process, wait_ready
-from gateway_runs import PoissonRun, poisson_run, renice
+from gateway_runs import PoissonRun, add_run_options, local_model, poisson_run
 from slokit import __version__ as slokit_version
-from slokit.backends.local import LocalModelServer
 from slokit.cache import read_pairs
 from slokit.results import iter_records, write_json_atomic
 from slokit.slo import parse_slo
@@ -139,15 +138,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=240)
     parser.add_argument("--repeat-share", type=float, default=0.3)
     parser.add_argument("--rate", type=float, default=2.5, help="Poisson arrivals per second")
-    parser.add_argument("--slo", default="e2e<=4s")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--nice-model",
-        type=int,
-        default=10,
-        help="niceness of the local model's threads, which share the two cores with the "
-        "gateway here (0: leave it)",
-    )
+    add_run_options(parser)
     args = parser.parse_args()
     started_s = time.monotonic()
     order = workload(args.requests, args.repeat_share, args.seed)
@@ -163,11 +154,8 @@ def main() -> None:
     }
     with (
         tempfile.TemporaryDirectory(prefix="slokit-cache-gateway-") as tmp,
-        LocalModelServer() as server,
+        local_model(args.nice_model) as server,
     ):
-        wait_ready(server.base_url, server.model, None)
-        if args.nice_model:
-            renice(server.pid, args.nice_model)
         up = Upstream(
             name="local",
             base_url=server.base_url,

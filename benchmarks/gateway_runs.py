@@ -5,14 +5,19 @@ Not a benchmark itself; cache_gateway.py and routing_gateway.py import it.
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import os
 import random
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from gateway_overload import wait_ready
+from slokit.backends.local import LocalModelServer
 from slokit.bench import BenchRequest, ClientConfig, OpenLoop, RunResult, run
 from slokit.bench.benchmark import results_document, write_run
 from slokit.results.summary import summarize_run
@@ -73,3 +78,26 @@ def renice(pid: int | None, niceness: int) -> None:
         return
     for task in Path(f"/proc/{pid}/task").iterdir():
         os.setpriority(os.PRIO_PROCESS, int(task.name), niceness)
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """The options every gateway run shares: SLO, seed, and the local model's niceness."""
+    parser.add_argument("--slo", default="e2e<=4s")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--nice-model",
+        type=int,
+        default=10,
+        help="niceness of the local model's threads: the model and the gateway share this "
+        "machine's two cores here, as they would not in production (0: leave it)",
+    )
+
+
+@contextlib.contextmanager
+def local_model(niceness: int) -> Iterator[LocalModelServer]:
+    """The local SmolLM2 server, answering, its threads at ``niceness`` (0: left as they are)."""
+    with LocalModelServer() as server:
+        wait_ready(server.base_url, server.model, None)
+        if niceness:
+            renice(server.pid, niceness)
+        yield server

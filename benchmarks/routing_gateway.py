@@ -39,9 +39,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 from gateway_overload import free_port, process, wait_ready
-from gateway_runs import PoissonRun, poisson_run, renice
+from gateway_runs import PoissonRun, add_run_options, local_model, poisson_run
 from slokit import __version__ as slokit_version
-from slokit.backends.local import LocalModelServer
 from slokit.embedding import StaticMiniLMEmbedder
 from slokit.results import iter_records, write_json_atomic
 from slokit.routing import (
@@ -169,16 +168,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--rate", type=float, default=3.0, help="Poisson arrivals per second")
     parser.add_argument("--max-tokens", type=int, default=16)
-    parser.add_argument("--slo", default="e2e<=4s")
     parser.add_argument("--strong-share", type=float, default=0.5)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--nice-model",
-        type=int,
-        default=10,
-        help="niceness of the local model's threads: the model and the gateway share this "
-        "machine's two cores here, as they would not in production (0: leave it)",
-    )
+    add_run_options(parser)
     args = parser.parse_args()
     started_s = time.monotonic()
     data, (train, test) = split(0.3, 0)
@@ -203,10 +194,7 @@ def main() -> None:
         trained = train_router(data.take(train), StaticMiniLMEmbedder(), config)
         router = workdir / "router.json"
         save_router(trained.router, router)
-        cheap = stack.enter_context(LocalModelServer())
-        wait_ready(cheap.base_url, cheap.model, None)
-        if args.nice_model:
-            renice(cheap.pid, args.nice_model)
+        cheap = stack.enter_context(local_model(args.nice_model))
         big_url = stack.enter_context(strong_emulator(workdir))
         gateway = gateway_config(workdir, router, cheap.base_url, cheap.model, big_url)
         port = free_port()
