@@ -1,14 +1,16 @@
 """What a gateway between client and model server costs: slokit's vs the LiteLLM proxy.
 
 One fast upstream (slokit's emulator: non-streamed replies at once, streamed chunks a fraction
-of a millisecond apart) is reached three ways, side by side in one run: directly, through the
-LiteLLM proxy and through ``slokit serve``. Scenarios: closed loops of 1, 16 and 64 users, each
-sending non-streamed (JSON) or 20-chunk streamed (SSE) chat completions.
+of a millisecond apart) is reached four ways, side by side in one run: directly, through a
+byte relay (``benchmarks/tcp_relay.py``: uvloop, no HTTP work; the floor under any proxy that
+forwards each chunk as it arrives), through the LiteLLM proxy and through ``slokit serve``.
+Scenarios: closed loops of 1, 16 and 64 users, each sending non-streamed (JSON) or 20-chunk
+streamed (SSE) chat completions.
 
 Per target and scenario: the proxy process tree's CPU time per request and per streamed chunk
 (utime + stime from /proc/<pid>/stat across the measured window, children included), latency
 p50/p99 and the p50 added over direct, throughput, and the RSS of the proxy before and after
-the rounds. Rounds are interleaved (direct, litellm, slokit, then the reverse order, ...) and
+the rounds. Rounds are interleaved (direct, relay, litellm, slokit, then the reverse order, ...) and
 figures are medians across rounds. The load generator and the emulator run in processes of
 their own, pinned to one core; each proxy gets the other core to itself.
 
@@ -44,6 +46,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from statistics import median
 from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
@@ -357,6 +360,23 @@ def start_litellm(venv: Path, upstream: str, workdir: Path, cpus: set[int] | Non
     )
 
 
+def start_relay(upstream: str, workdir: Path, cpus: set[int] | None) -> Target:
+    where = urlsplit(upstream)
+    port = free_port()
+    log = workdir / "relay.log"
+    script = Path(__file__).with_name("tcp_relay.py")
+    command = [sys.executable, str(script), str(port), str(where.hostname), str(where.port)]
+    process = launch(command, dict(os.environ), log, cpus)
+    path = where.path.rstrip("/")
+    return Target(
+        name="relay",
+        base_url=f"http://127.0.0.1:{port}{path}",
+        process=process,
+        log=log,
+        info={"what": "byte relay, uvloop, no HTTP parsing (benchmarks/tcp_relay.py)"},
+    )
+
+
 def start_slokit(upstream: str, workdir: Path, cpus: set[int] | None) -> Target:
     probe = subprocess.run(
         [sys.executable, "-m", "slokit", "serve", "--help"],
@@ -520,7 +540,7 @@ def compare(summary: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str, 
         ratios["rss_after_x"] = ratio(memory["litellm"]["after_mb"], memory["slokit"]["after_mb"])
     ours_all = [e for e in summary if e["target"] == "slokit"]
     if not ours_all:
-        return {"litellm_over_slokit": ratios, "slokit_targets": None}
+        return {"litellm_over_slokit": ratios, "slokit_targets": None, "chunk_floor": {}}
 
     def worst(key: str, mode: str) -> float | None:
         values = [e[key] for e in ours_all if e["mode"] == mode and e[key] is not None]
@@ -540,7 +560,29 @@ def compare(summary: list[dict[str, Any]], memory: dict[str, Any]) -> dict[str, 
         "rss_mb_after": TARGETS["rss_mb"],
     }
     met = {key: value is not None and value <= limits[key] for key, value in checks.items()}
-    return {"litellm_over_slokit": ratios, "slokit_targets": {"values": checks, "met": met}}
+    return {
+        "litellm_over_slokit": ratios,
+        "slokit_targets": {"values": checks, "met": met},
+        "chunk_floor": chunk_floor(table),
+    }
+
+
+def chunk_floor(table: dict[tuple[str, str, int], dict[str, Any]]) -> dict[str, Any]:
+    """Per streamed chunk, marginal: the byte relay's (the floor), slokit's, and the gap."""
+    floor: dict[str, Any] = {}
+    for (name, mode, users), relay in table.items():
+        ours = table.get(("slokit", mode, users))
+        if name != "relay" or mode != "stream" or ours is None:
+            continue
+        relay_ms, ours_ms = relay["cpu_ms_per_chunk_marginal"], ours["cpu_ms_per_chunk_marginal"]
+        floor[f"c={users}"] = {
+            "relay_ms": relay_ms,
+            "slokit_ms": ours_ms,
+            "slokit_over_relay_ms": (
+                ours_ms - relay_ms if ours_ms is not None and relay_ms is not None else None
+            ),
+        }
+    return floor
 
 
 def slope_mb_per_min(samples: list[tuple[float, float]]) -> float | None:
@@ -647,6 +689,14 @@ def print_table(summary: list[dict[str, Any]], report: dict[str, Any]) -> None:
         for key, (label, limit) in limits.items():
             met = "met" if checks["met"][key] else "NOT met"
             print(f"  {label:38} {cell(checks['values'][key], 9, 4)}  {limit:>7}  {met}")
+    if comparison["chunk_floor"]:
+        print("\nCPU ms per streamed chunk, marginal: the byte relay (floor) and slokit")
+        for scenario, values in comparison["chunk_floor"].items():
+            print(
+                f"  {scenario:6} relay {cell(values['relay_ms'], 7, 4)}  slokit "
+                f"{cell(values['slokit_ms'], 7, 4)}  slokit - relay "
+                f"{cell(values['slokit_over_relay_ms'], 7, 4)}"
+            )
     for result in report["soak"]:
         print(
             f"soak {result['target']}: RSS {result['rss_mb_first']:.1f} -> "
@@ -689,7 +739,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, nargs="+", default=[1, 16, 64])
     parser.add_argument("--chunks", type=int, default=20, help="output tokens = SSE chunks")
     parser.add_argument("--itl-ms", type=float, default=0.5, help="upstream gap between chunks")
-    parser.add_argument("--targets", nargs="+", default=["direct", "litellm", "slokit"])
+    parser.add_argument("--targets", nargs="+", default=["direct", "relay", "litellm", "slokit"])
     parser.add_argument("--litellm-venv", type=Path, default=LITELLM_VENV)
     parser.add_argument("--no-pin", action="store_true", help="do not pin processes to cores")
     parser.add_argument("--soak", type=float, default=0.0, help="soak seconds per target (0: no)")
@@ -730,6 +780,7 @@ def main() -> None:
         cleanup.callback(parent_end.send, None)
         targets = [Target(name="direct", base_url=upstream)] if "direct" in args.targets else []
         starters: dict[str, Callable[[], Target]] = {
+            "relay": lambda: start_relay(upstream, workdir, proxy_cpus),
             "litellm": lambda: start_litellm(args.litellm_venv, upstream, workdir, proxy_cpus),
             "slokit": lambda: start_slokit(upstream, workdir, proxy_cpus),
         }
