@@ -64,3 +64,34 @@ def test_an_error_reaches_every_caller_of_its_batch_only() -> None:
 def test_max_batch_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="max_batch"):
         BatchCaller(list, max_batch=0)
+
+
+def test_an_awaited_batch_function_runs_on_the_loop_and_batches_alike() -> None:
+    threads: list[threading.Thread] = []
+
+    async def main() -> list[int]:
+        gate = asyncio.Event()
+
+        async def square(items: list[int]) -> list[int]:
+            threads.append(threading.current_thread())
+            await gate.wait()  # the first batch holds until every other caller has queued
+            return [item * item for item in items]
+
+        caller: BatchCaller[int, int] = BatchCaller.awaiting(square, max_batch=3)
+        calls = [asyncio.create_task(caller.call(i)) for i in range(5)]
+        await asyncio.sleep(0)
+        gate.set()
+        results = await asyncio.gather(*calls)
+        assert caller.batch_sizes == [3, 2]
+        return results
+
+    assert asyncio.run(main()) == [0, 1, 4, 9, 16]
+    assert threads == [threading.main_thread()] * 2
+
+
+def test_an_awaited_batch_function_checks_max_batch_too() -> None:
+    async def same(items: list[int]) -> list[int]:
+        return items
+
+    with pytest.raises(ConfigError, match="max_batch"):
+        BatchCaller.awaiting(same, max_batch=0)

@@ -2,14 +2,15 @@
 
 While a batch runs (in a thread, so the event loop keeps serving), new items queue up; the
 next batch takes all of them, up to ``max_batch``. No timer is involved: under load batches
-grow by themselves, and a lone caller waits for nothing. The cache batches embeddings with it,
-the router its scoring.
+grow by themselves, and a lone caller waits for nothing. The cache batches embeddings with it
+(:class:`slokit.cache.batching.MicroBatcher`, whose batch runs as several passes at once), the
+router its scoring.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Generic, TypeVar
 
 from slokit.errors import ConfigError
@@ -21,16 +22,29 @@ R = TypeVar("R")
 class BatchCaller(Generic[T, R]):
     """``await call(item)`` from many tasks; ``function`` gets them in batches, in order.
 
-    ``function`` maps a list of items to a sequence of results of the same length.
+    ``function`` maps a list of items to as many results, in order; it runs in a worker
+    thread. :meth:`awaiting` takes a coroutine function instead, awaited on the loop.
     ``batch_sizes`` keeps the size of every batch run (for tests and benchmarks).
     """
 
-    __slots__ = ("_function", "_max_batch", "_pending", "_worker", "batch_sizes")
+    __slots__ = ("_max_batch", "_pending", "_run", "_worker", "batch_sizes")
 
-    def __init__(self, function: Callable[[list[T]], Sequence[R]], *, max_batch: int = 64) -> None:
+    def __init__(self, function: Callable[[list[T]], Iterable[R]], *, max_batch: int = 64) -> None:
+        self._setup(lambda items: asyncio.to_thread(function, items), max_batch)
+
+    @classmethod
+    def awaiting(
+        cls, function: Callable[[list[T]], Awaitable[Iterable[R]]], *, max_batch: int = 64
+    ) -> BatchCaller[T, R]:
+        """Batches for ``function``, awaited on the loop (it may use threads of its own)."""
+        caller = cls.__new__(cls)
+        caller._setup(function, max_batch)
+        return caller
+
+    def _setup(self, run: Callable[[list[T]], Awaitable[Iterable[R]]], max_batch: int) -> None:
         if max_batch < 1:
             raise ConfigError(f"max_batch must be >= 1, got {max_batch}")
-        self._function = function
+        self._run = run
         self._max_batch = max_batch
         self._pending: list[tuple[T, asyncio.Future[R]]] = []
         self._worker: asyncio.Task[None] | None = None
@@ -53,7 +67,7 @@ class BatchCaller(Generic[T, R]):
                 continue
             self.batch_sizes.append(len(live))
             try:
-                results = await asyncio.to_thread(self._function, [item for item, _ in live])
+                results = await self._run([item for item, _ in live])
             except Exception as error:  # noqa: BLE001 - handed to every waiter of the batch
                 for _, future in live:
                     if not future.done():

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from slokit.batching import BatchCaller
 from slokit.cache.embedder import Embedder
 from slokit.cache.store import Vector
 from slokit.errors import ConfigError
@@ -41,18 +42,23 @@ class BatchingConfig:
 class MicroBatcher:
     """Wraps an :class:`Embedder`; ``await embed_one(text)`` from many tasks at once."""
 
-    __slots__ = ("_config", "_embedder", "_pending", "_worker", "batch_sizes")
+    __slots__ = ("_caller", "_config", "_embedder")
 
     def __init__(self, embedder: Embedder, config: BatchingConfig | None = None) -> None:
         self._embedder = embedder
         self._config = config or BatchingConfig()
-        self._pending: list[tuple[str, asyncio.Future[Vector]]] = []
-        self._worker: asyncio.Task[None] | None = None
-        self.batch_sizes: list[int] = []
+        self._caller: BatchCaller[str, Vector] = BatchCaller.awaiting(
+            self._embed, max_batch=self._config.max_batch
+        )
 
     @property
     def dimensions(self) -> int:
         return self._embedder.dimensions
+
+    @property
+    def batch_sizes(self) -> list[int]:
+        """The size of every batch embedded so far."""
+        return self._caller.batch_sizes
 
     def embed(self, texts: Sequence[str]) -> Vector:
         """The wrapped embedder, called directly (for synchronous callers)."""
@@ -60,30 +66,7 @@ class MicroBatcher:
 
     async def embed_one(self, text: str) -> Vector:
         """The vector of ``text``, embedded together with whatever else is waiting."""
-        future: asyncio.Future[Vector] = asyncio.get_running_loop().create_future()
-        self._pending.append((text, future))
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.create_task(self._drain())
-        return await future
-
-    async def _drain(self) -> None:
-        while self._pending:
-            batch = self._pending[: self._config.max_batch]
-            del self._pending[: len(batch)]
-            live = [(text, future) for text, future in batch if not future.cancelled()]
-            if not live:
-                continue
-            self.batch_sizes.append(len(live))
-            try:
-                vectors = await self._embed([t for t, _ in live])
-            except Exception as error:  # noqa: BLE001 - handed to every waiter of the batch
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(error)
-                continue
-            for row, (_, future) in enumerate(live):
-                if not future.done():
-                    future.set_result(vectors[row])
+        return await self._caller.call(text)
 
     async def _embed(self, texts: list[str]) -> Vector:
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
