@@ -1,6 +1,6 @@
 """Micro-batching: concurrent callers share one call of a batch function in a worker thread.
 
-While a batch runs (in a thread, so the event loop keeps serving), new items queue up; the
+While a batch runs (off the event loop's back, so it keeps serving), new items queue up; the
 next batch takes all of them, up to ``max_batch``. No timer is involved: under load batches
 grow by themselves, and a lone caller waits for nothing. The cache batches embeddings with it
 (:class:`slokit.cache.batching.MicroBatcher`, whose batch runs as several passes at once), the

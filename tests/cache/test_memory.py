@@ -27,6 +27,17 @@ def entry(
     )
 
 
+def random_entries(count: int, dimensions: int, *, seed: int) -> tuple[np.ndarray, list[Entry]]:
+    """``count`` random unit vectors, and an entry ``k<i>`` of scope ``s`` for each."""
+    vectors = np.random.default_rng(seed).standard_normal((count, dimensions)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    entries = [
+        Entry(key=f"k{i}", body={}, created_s=0.0, expires_s=9.0, scope="s", text="", vector=v)
+        for i, v in enumerate(vectors)
+    ]
+    return vectors, entries
+
+
 def test_get_and_search_see_live_entries_of_the_scope_only() -> None:
     store = MemoryStore()
     store.put(entry("a", scope="tenant-1"))
@@ -70,13 +81,7 @@ def test_replacing_a_key_keeps_one_entry_and_one_vector() -> None:
 
 
 def test_bulk_insert_finds_the_same_entries_as_one_by_one() -> None:
-    rng = np.random.default_rng(0)
-    vectors = rng.standard_normal((300, 4)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    entries = [
-        Entry(key=f"k{i}", body={}, created_s=0.0, expires_s=9.0, scope="s", text="", vector=v)
-        for i, v in enumerate(vectors)
-    ]
+    vectors, entries = random_entries(300, 4, seed=0)
     bulk = MemoryStore(MemoryStoreConfig(max_entries=250, ann_threshold=100))
     bulk.put_many(entries)
     single = MemoryStore(MemoryStoreConfig(max_entries=250, ann_threshold=10_000))
@@ -92,13 +97,7 @@ def test_bulk_insert_finds_the_same_entries_as_one_by_one() -> None:
 
 
 def test_prebuilt_graphs_serve_like_a_built_store(tmp_path: Path) -> None:
-    rng = np.random.default_rng(1)
-    vectors = rng.standard_normal((200, 8)).astype(np.float32)
-    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
-    entries = [
-        Entry(key=f"k{i}", body={}, created_s=0.0, expires_s=9.0, scope="s", text="", vector=v)
-        for i, v in enumerate(vectors)
-    ]
+    vectors, entries = random_entries(200, 8, seed=1)
     graph = HnswIndex(8)
     graph.add_many(list(range(200)), vectors)
     graph.save(tmp_path / "s.hnsw")
